@@ -1,0 +1,60 @@
+"""Domain errors. hub/ maps each to an HTTP status; dispatch/ itself knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every refusal the domain gives; ``code`` is a stable machine-readable name."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    """Unknown id, or an object outside the user's jurisdiction (indistinguishable on purpose)."""
+
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    """The user sees the object but their role or relation to it does not allow the action."""
+
+    code = "forbidden"
+
+
+class IllegalTransition(DomainError):
+    """The workflow table holds no such step from the current state; ``details['allowed']`` lists those it does."""
+
+    code = "illegal_transition"
+
+
+class StaleVersion(DomainError):
+    """Optimistic locking: the client's version is not the event's current one."""
+
+    code = "stale_version"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current data (duplicate username, no upper level to escalate to, …)."""
+
+    code = "conflict"
+
+
+class InvalidInput(DomainError):
+    """Well-formed but unacceptable input (unknown category, assignee outside the jurisdiction, …)."""
+
+    code = "invalid_input"
+
+
+class AuthenticationFailed(DomainError):
+    code = "authentication_failed"
+
+
+class AccountLocked(DomainError):
+    code = "account_locked"

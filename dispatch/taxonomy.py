@@ -1,0 +1,116 @@
+"""The category taxonomy (GB/T 30428.2-style 大类 → 小类 → 事项), loaded from ``config/categories.yaml``.
+
+Each 事项 names the 四平台 platform that owns it and its time limit in hours per urgency. The file is
+data, not code: a county edits it without touching gridhub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dispatch.errors import InvalidInput
+from dispatch.models import Urgency
+
+PLATFORMS: dict[str, str] = {
+    "zongzhi": "综治工作",
+    "shichang": "市场监管",
+    "zonghe_zhifa": "综合执法",
+    "bianmin": "便民服务",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    code: str  # 事项 code, e.g. "010203"
+    name: str
+    major_code: str
+    major_name: str
+    minor_code: str
+    minor_name: str
+    platform: str
+    deadline_hours: dict[str, float]
+    keywords: tuple[str, ...] = ()
+
+    def hours_for(self, urgency: str) -> float:
+        return self.deadline_hours.get(urgency) or self.deadline_hours[Urgency.NORMAL.value]
+
+
+@dataclass(slots=True)
+class Taxonomy:
+    categories: dict[str, Category] = field(default_factory=dict)
+
+    def get(self, code: str) -> Category:
+        """The category for ``code``; InvalidInput for a code the taxonomy does not hold."""
+        try:
+            return self.categories[code]
+        except KeyError:
+            raise InvalidInput(f"unknown category code {code!r}", field="category_code") from None
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    def as_tree(self) -> list[dict[str, object]]:
+        """大类 → 小类 → 事项 as nested dicts, for the API and the report form."""
+        majors: dict[str, dict[str, object]] = {}
+        for cat in self.categories.values():
+            major = majors.setdefault(
+                cat.major_code, {"code": cat.major_code, "name": cat.major_name, "minors": {}}
+            )
+            minors: dict[str, dict[str, object]] = major["minors"]  # type: ignore[assignment]
+            minor = minors.setdefault(cat.minor_code, {"code": cat.minor_code, "name": cat.minor_name, "items": []})
+            minor["items"].append(  # type: ignore[union-attr]
+                {"code": cat.code, "name": cat.name, "platform": cat.platform, "deadline_hours": cat.deadline_hours}
+            )
+        return [
+            {**m, "minors": list(m["minors"].values())}  # type: ignore[union-attr]
+            for m in majors.values()
+        ]
+
+
+def load_taxonomy(config_dir: Path) -> Taxonomy:
+    """Read ``categories.yaml``: majors → minors → items, each item with platform and deadlines.
+
+    Format::
+
+        majors:
+          - code: "01"
+            name: 市容环境
+            minors:
+              - code: "0101"
+                name: 环境卫生
+                items:
+                  - code: "010101"
+                    name: 暴露垃圾
+                    platform: zonghe_zhifa
+                    deadline_hours: {normal: 48, urgent: 24, critical: 4}
+                    keywords: [垃圾, 堆放]
+    """
+    raw = yaml.safe_load((config_dir / "categories.yaml").read_text(encoding="utf-8"))
+    taxonomy = Taxonomy()
+    for major in raw["majors"]:
+        for minor in major["minors"]:
+            for item in minor["items"]:
+                platform = item["platform"]
+                if platform not in PLATFORMS:
+                    raise ValueError(f"category {item['code']}: unknown platform {platform!r}")
+                hours = {str(k): float(v) for k, v in item["deadline_hours"].items()}
+                if Urgency.NORMAL.value not in hours:
+                    raise ValueError(f"category {item['code']}: deadline_hours needs 'normal'")
+                code = str(item["code"])
+                if code in taxonomy.categories:
+                    raise ValueError(f"duplicate category code {code}")
+                taxonomy.categories[code] = Category(
+                    code=code,
+                    name=item["name"],
+                    major_code=str(major["code"]),
+                    major_name=major["name"],
+                    minor_code=str(minor["code"]),
+                    minor_name=minor["name"],
+                    platform=platform,
+                    deadline_hours=hours,
+                    keywords=tuple(item.get("keywords", ())),
+                )
+    return taxonomy

@@ -1,0 +1,67 @@
+"""One validated Settings object, read from ``GRIDHUB_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Embedded defaults (SQLite file, in-process bus) unless the environment says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDHUB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("gridhub-data"), description="SQLite file, media, secrets.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means the SQLite file in data_dir. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+    redis_url: str = Field(default="", description="redis://host:6379/0; empty means the in-process bus.")
+    config_dir: Path = Field(default=PROJECT_ROOT / "config", description="Category taxonomy and other data.")
+    secret_key: str = Field(
+        default="", description="Signs access tokens; shared by every hub. Empty: generated in data_dir."
+    )
+    token_ttl_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    # Realtime delivery (DESIGN section 6).
+    stream_maxlen: int = Field(default=100_000, ge=100, description="Entries kept per durable channel.")
+    ws_queue_size: int = Field(default=256, ge=8, le=100_000, description="Per-client outgoing queue.")
+    ws_heartbeat_s: float = Field(default=20.0, gt=0, le=300)
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    dispatch_redeliver_s: float = Field(default=10.0, gt=0, description="Re-send unacked dispatches after.")
+    relay_poll_s: float = Field(default=0.2, gt=0, le=10)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gridhub.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated once and kept in ``data_dir/secret.key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
