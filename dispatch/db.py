@@ -22,7 +22,6 @@ NAMING_CONVENTION = {
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 
-
 class Timestamp(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every engine (SQLite hands back naive values otherwise)."""
 

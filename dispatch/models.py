@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -79,9 +79,7 @@ class Jurisdiction(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[str] = mapped_column(String(16))
-    parent_code: Mapped[str | None] = mapped_column(
-        ForeignKey("jurisdictions.code", ondelete="RESTRICT"), index=True
-    )
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("jurisdictions.code", ondelete="RESTRICT"), index=True)
     path: Mapped[str] = mapped_column(String(200), index=True)
     center_lat: Mapped[float | None] = mapped_column(Float)
     center_lon: Mapped[float | None] = mapped_column(Float)
@@ -171,7 +169,7 @@ class Event(Base):
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
 
     __table_args__ = (
         Index("ix_events_state_created", "state", "created_at"),

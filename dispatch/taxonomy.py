@@ -56,9 +56,7 @@ class Taxonomy:
         """大类 → 小类 → 事项 as nested dicts, for the API and the report form."""
         majors: dict[str, dict[str, object]] = {}
         for cat in self.categories.values():
-            major = majors.setdefault(
-                cat.major_code, {"code": cat.major_code, "name": cat.major_name, "minors": {}}
-            )
+            major = majors.setdefault(cat.major_code, {"code": cat.major_code, "name": cat.major_name, "minors": {}})
             minors: dict[str, dict[str, object]] = major["minors"]  # type: ignore[assignment]
             minor = minors.setdefault(cat.minor_code, {"code": cat.minor_code, "name": cat.minor_name, "items": []})
             minor["items"].append(  # type: ignore[union-attr]

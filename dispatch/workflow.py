@@ -96,12 +96,8 @@ STEPS: tuple[Step, ...] = (
     Step(Action.URGE, OPEN_STATES, None, frozenset({_D, _L})),
     Step(Action.TAG, ALL_STATES, None, frozenset({_D})),
     Step(Action.EXTEND, frozenset({State.IN_PROGRESS}), None, frozenset({_A})),
-    Step(
-        Action.APPROVE_EXTENSION, frozenset({State.IN_PROGRESS}), None, frozenset({_D, _L}), Outcome.APPROVE
-    ),
-    Step(
-        Action.APPROVE_EXTENSION, frozenset({State.IN_PROGRESS}), None, frozenset({_D, _L}), Outcome.REFUSE
-    ),
+    Step(Action.APPROVE_EXTENSION, frozenset({State.IN_PROGRESS}), None, frozenset({_D, _L}), Outcome.APPROVE),
+    Step(Action.APPROVE_EXTENSION, frozenset({State.IN_PROGRESS}), None, frozenset({_D, _L}), Outcome.REFUSE),
     Step(Action.COMMENT, ALL_STATES, None, frozenset({_V})),
 )
 
@@ -129,7 +125,5 @@ def actions_for(state: State, parties: set[Party]) -> list[Action]:
     return [
         a
         for a in actions_from(state)
-        if any(
-            (step := TRANSITIONS.get((state, a, o))) is not None and step.parties & parties for o in Outcome
-        )
+        if any((step := TRANSITIONS.get((state, a, o))) is not None and step.parties & parties for o in Outcome)
     ]

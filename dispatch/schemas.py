@@ -1,0 +1,224 @@
+"""Pydantic models of what the domain takes in and gives out (used by hub/ for the API as well)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.models import Source, Urgency
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Attachment(Strict):
+    """A photo or file kept with an action (uploaded elsewhere; referenced by URL)."""
+
+    url: Annotated[str, Field(min_length=1, max_length=500)]
+    kind: Literal["photo", "video", "file"] = "photo"
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+Note = Annotated[str, Field(max_length=2000, description="Free text kept on the timeline.")]
+
+
+class ReportIn(Strict):
+    """新增/上报事件: a new event into the 待受理 queue."""
+
+    title: Annotated[str, Field(min_length=2, max_length=200)]
+    description: Annotated[str, Field(max_length=5000)] = ""
+    category_code: Annotated[str, Field(min_length=1, max_length=32)]
+    urgency: Urgency = Urgency.NORMAL
+    source: Source = Source.GRID_WORKER
+    grid_code: Annotated[
+        str | None, Field(max_length=32, description="Where it happened; default: found from lat/lon.")
+    ] = None
+    lat: Annotated[float | None, Field(ge=-90, le=90)] = None
+    lon: Annotated[float | None, Field(ge=-180, le=180)] = None
+    address: Annotated[str, Field(max_length=200)] = ""
+    camera_id: int | None = None
+    attachments: Annotated[list[Attachment], Field(max_length=20)] = []
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "幸福路与人民路交叉口暴露垃圾",
+                    "description": "路口东北角有一堆生活垃圾未清运,影响通行。",
+                    "category_code": "010101",
+                    "urgency": "normal",
+                    "source": "grid_worker",
+                    "lat": 30.41,
+                    "lon": 119.98,
+                    "address": "幸福路12号",
+                }
+            ]
+        },
+    )
+
+
+class ActionIn(Strict):
+    """Common body of every workflow action: the version the client saw, a note, attachments."""
+
+    version: Annotated[int, Field(ge=1, description="The event version the client acted on (optimistic lock).")]
+    note: Note = ""
+    attachments: Annotated[list[Attachment], Field(max_length=20)] = []
+
+
+class AcceptIn(ActionIn):
+    urgency: Urgency | None = None
+    category_code: Annotated[str | None, Field(max_length=32)] = None
+
+
+class RejectIn(ActionIn):
+    reason: Annotated[str, Field(min_length=2, max_length=2000)]
+
+
+class ReopenIn(ActionIn):
+    pass
+
+
+class AssignIn(ActionIn):
+    assignee_id: int
+    deadline_hours: Annotated[
+        float | None, Field(gt=0, le=24 * 90, description="Override the category's time limit.")
+    ] = None
+
+
+class EscalateIn(ActionIn):
+    pass
+
+
+class TransferIn(ActionIn):
+    assignee_id: int
+
+
+class ReturnIn(ActionIn):
+    reason: Annotated[str, Field(min_length=2, max_length=2000)]
+
+
+class SignIn(ActionIn):
+    pass
+
+
+class HandleIn(ActionIn):
+    result: Annotated[str, Field(min_length=2, max_length=5000, description="What was done (处置结果).")]
+
+
+class VerifyIn(ActionIn):
+    passed: bool
+
+
+class EvaluateIn(ActionIn):
+    rating: Annotated[int, Field(ge=1, le=5)]
+
+
+class UrgeIn(ActionIn):
+    pass
+
+
+class TagIn(ActionIn):
+    tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=20)]
+
+
+class ExtendIn(ActionIn):
+    until: datetime = Field(description="The deadline asked for (after the current one).")
+    reason: Annotated[str, Field(min_length=2, max_length=2000)]
+
+
+class ApproveExtensionIn(ActionIn):
+    approved: bool
+
+
+class CommentIn(ActionIn):
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+#: The body model of each action, by its code name.
+ACTION_BODIES: dict[str, type[ActionIn]] = {
+    "accept": AcceptIn,
+    "reject": RejectIn,
+    "reopen": ReopenIn,
+    "assign": AssignIn,
+    "escalate": EscalateIn,
+    "transfer": TransferIn,
+    "return": ReturnIn,
+    "sign": SignIn,
+    "handle": HandleIn,
+    "verify": VerifyIn,
+    "evaluate": EvaluateIn,
+    "urge": UrgeIn,
+    "tag": TagIn,
+    "extend": ExtendIn,
+    "approve_extension": ApproveExtensionIn,
+    "comment": CommentIn,
+}
+
+
+class ActionOut(BaseModel):
+    id: int
+    action: str
+    actor_id: int | None
+    actor_name: str | None
+    from_state: str | None
+    to_state: str
+    note: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventOut(BaseModel):
+    """An event as lists show it; ``warning`` is none / yellow (预警, past 80 %) / red (超期)."""
+
+    id: int
+    title: str
+    description: str
+    category_code: str
+    category_name: str | None
+    platform: str
+    urgency: str
+    source: str
+    state: str
+    county_code: str
+    town_code: str | None
+    village_code: str | None
+    grid_code: str | None
+    handling_code: str
+    lat: float | None
+    lon: float | None
+    address: str
+    camera_id: int | None
+    reporter_id: int | None
+    assignee_id: int | None
+    deadline_at: datetime | None
+    warning: Literal["none", "yellow", "red"]
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    resolution_level: str | None
+    rating: int | None
+    urge_count: int
+    tags: list[str]
+    extension_pending: bool
+    version: int
+
+
+class EventDetailOut(EventOut):
+    result_text: str | None
+    reject_reason: str | None
+    attachments: list[dict[str, Any]]
+    timeline: list[ActionOut]
+    allowed_actions: list[str] = Field(description="What this user may do now.")
+    extensions: list[dict[str, Any]]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    total: int
+    page: int
+    page_size: int

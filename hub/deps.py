@@ -1,0 +1,75 @@
+"""Named dependencies, read like types in every route: SessionDep, CurrentUser, AppTaxonomy, roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import Role, User
+from dispatch.taxonomy import Taxonomy
+from hub.security import InvalidToken, decode_token
+from hub.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="The access_token from POST /api/v1/auth/login.")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_taxonomy(request: Request) -> Taxonomy:
+    return request.app.state.taxonomy
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AppTaxonomy = Annotated[Taxonomy, Depends(get_taxonomy)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_current_user(
+    db_session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise _unauthorized("log in first: Authorization: Bearer <access_token>")
+    try:
+        claims = decode_token(credentials.credentials, secret=settings.resolved_secret_key())
+    except InvalidToken:
+        raise _unauthorized("the access token is invalid or expired") from None
+    user = await db_session.scalar(select(User).where(User.id == claims.user_id))
+    if user is None or not user.is_active or user.token_generation != claims.generation:
+        raise _unauthorized("the access token is no longer valid: log in again")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class RequireRole:
+    """A permission as a dependency: the current user must hold one of the roles."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles = frozenset(r.value for r in roles)
+
+    async def __call__(self, user: CurrentUser) -> User:
+        if user.role not in self.roles:
+            raise HTTPException(status_code=403, detail=f"needs role {' or '.join(sorted(self.roles))}")
+        return user
+
+
+AdminUser = Annotated[User, Depends(RequireRole(Role.ADMIN))]

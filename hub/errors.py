@@ -1,0 +1,77 @@
+"""One JSON error shape for every refusal: ``{"error": code, "message": text, …details}``.
+
+Domain errors map to 4xx; malformed requests to 422 (or 400 for a body that is not JSON); anything
+unexpected is logged and answered 500 without leaking internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch.errors import (
+    AccountLocked,
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+)
+
+log = logging.getLogger("gridhub.errors")
+
+STATUS_OF: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    IllegalTransition: 409,
+    StaleVersion: 409,
+    Conflict: 409,
+    InvalidInput: 422,
+    AuthenticationFailed: 401,
+    AccountLocked: 423,
+}
+
+
+def error_body(code: str, message: str, **details: object) -> dict[str, object]:
+    return {"error": code, "message": message, **details}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        status = next((s for cls, s in STATUS_OF.items() if isinstance(exc, cls)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        not_json = any(e.get("type") == "json_invalid" for e in errors)
+        if not_json:
+            return JSONResponse(error_body("malformed_json", "the request body is not valid JSON"), status_code=400)
+        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in errors)
+        return JSONResponse(
+            error_body("validation_error", f"invalid request: {fields}", errors=errors), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "internal error; it has been logged"), status_code=500)

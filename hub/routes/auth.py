@@ -1,0 +1,71 @@
+"""POST /api/v1/auth/login, /logout and GET /me."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch import users
+from hub.deps import CurrentUser, SessionDep, SettingsDep
+from hub.security import issue_token
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"username": "town01_dispatcher", "password": "Gridhub2026"}]}
+    )
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class MeOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    jurisdiction_code: str
+    jurisdiction_name: str
+    jurisdiction_level: str
+
+
+@router.post("/login", response_model=TokenOut, responses={401: {"description": "wrong credentials"}})
+async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
+    """Exchange a username and password for a bearer token (accounts lock after repeated failures)."""
+    user = await users.authenticate(
+        db_session=db_session,
+        username=body.username,
+        password=body.password,
+        max_failures=settings.login_max_failures,
+        lockout_minutes=settings.login_lockout_minutes,
+    )
+    token = issue_token(user, secret=settings.resolved_secret_key(), ttl_minutes=settings.token_ttl_minutes)
+    return TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60)
+
+
+@router.post("/logout", status_code=204)
+async def logout(user: CurrentUser, db_session: SessionDep) -> None:
+    """Invalidate every token of the current user."""
+    await users.logout(db_session=db_session, user=user)
+
+
+@router.get("/me", response_model=MeOut)
+async def me(user: CurrentUser) -> MeOut:
+    return MeOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        jurisdiction_code=user.jurisdiction_code,
+        jurisdiction_name=user.jurisdiction.name,
+        jurisdiction_level=user.jurisdiction.level,
+    )

@@ -1,0 +1,153 @@
+"""Events: report, the list views, detail with timeline, every workflow action, nearby resources."""
+
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel
+
+from dispatch import queries, service
+from dispatch.errors import NotFound
+from dispatch.models import Source, Urgency
+from dispatch.schemas import ACTION_BODIES, ActionIn, EventDetailOut, EventPage, ReportIn
+from dispatch.workflow import Action
+from hub.deps import AppTaxonomy, CurrentUser, SessionDep
+from stream.registry import nearby_cameras
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+EventId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The event id.")]
+
+
+def notify_realtime(request: Request) -> None:
+    """Wake the outbox relay so the change reaches screens now rather than at the next poll."""
+    realtime = getattr(request.app.state, "realtime", None)
+    if realtime is not None:
+        realtime.notify()
+
+
+@router.post("", response_model=EventDetailOut, status_code=201)
+async def report_event(
+    body: ReportIn, request: Request, user: CurrentUser, db_session: SessionDep, taxonomy: AppTaxonomy
+) -> EventDetailOut:
+    """新增/上报事件: the event enters 待受理 (pending) at the town command room of its grid."""
+    event = await service.report_event(db_session=db_session, taxonomy=taxonomy, actor=user, data=body)
+    notify_realtime(request)
+    return await queries.event_detail(db_session=db_session, taxonomy=taxonomy, user=user, event_id=event.id)
+
+
+@router.get("", response_model=EventPage)
+async def list_events(
+    user: CurrentUser,
+    db_session: SessionDep,
+    taxonomy: AppTaxonomy,
+    view: Annotated[queries.View, Query(description="Which list (DESIGN section 3 views).")],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+    category_code: Annotated[str | None, Query(max_length=32)] = None,
+    urgency: Urgency | None = None,
+    source: Source | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> EventPage:
+    """A page of one view, newest first, with each open event's deadline warning."""
+    filters = queries.EventFilter(
+        category_code=category_code,
+        urgency=urgency.value if urgency else None,
+        source=source.value if source else None,
+        text=q,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    events, total = await queries.list_events(
+        db_session=db_session, user=user, view=view, filters=filters, page=page, page_size=page_size
+    )
+    now = service.utcnow()
+    return EventPage(
+        items=[queries.event_out(e, taxonomy, now) for e in events], total=total, page=page, page_size=page_size
+    )
+
+
+@router.get("/{event_id}", response_model=EventDetailOut)
+async def get_event(
+    event_id: EventId, user: CurrentUser, db_session: SessionDep, taxonomy: AppTaxonomy
+) -> EventDetailOut:
+    """The event with its whole timeline, extension requests and what this user may do now."""
+    return await queries.event_detail(db_session=db_session, taxonomy=taxonomy, user=user, event_id=event_id)
+
+
+class NearbyOut(BaseModel):
+    event_id: int
+    radius_m: float
+    cameras: list[dict[str, Any]]
+    responders: list[dict[str, Any]]
+    centres: list[dict[str, Any]]
+
+
+@router.get("/{event_id}/nearby", response_model=NearbyOut)
+async def nearby(
+    event_id: EventId,
+    user: CurrentUser,
+    db_session: SessionDep,
+    radius_m: Annotated[float, Query(gt=0, le=20_000)] = 2000,
+) -> NearbyOut:
+    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first."""
+    event = await service.load_visible_event(db_session, user, event_id)
+    if event.lat is None or event.lon is None:
+        raise NotFound(f"event {event_id} has no position")
+    point = {"db_session": db_session, "lat": event.lat, "lon": event.lon, "radius_m": radius_m}
+    return NearbyOut(
+        event_id=event.id,
+        radius_m=radius_m,
+        cameras=await nearby_cameras(**point),
+        responders=await queries.nearby_responders(**point),
+        centres=await queries.nearby_centres(**point),
+    )
+
+
+def _action_route(action: Action, body_model: type[ActionIn]) -> Any:
+    async def take_action(
+        event_id: EventId,
+        body: Annotated[body_model, Body()],  # type: ignore[valid-type]
+        request: Request,
+        user: CurrentUser,
+        db_session: SessionDep,
+        taxonomy: AppTaxonomy,
+    ) -> EventDetailOut:
+        await service.apply_action(
+            db_session=db_session, taxonomy=taxonomy, actor=user, event_id=event_id, action=action, body=body
+        )
+        notify_realtime(request)
+        return await queries.event_detail(db_session=db_session, taxonomy=taxonomy, user=user, event_id=event_id)
+
+    take_action.__name__ = f"event_{action.value}"
+    take_action.__doc__ = (
+        f"Workflow action `{action.value}` (DESIGN section 3). 409 lists the allowed actions when the state "
+        "does not allow it, or when `version` is stale; 404 when the event is outside your jurisdiction."
+    )
+    return take_action
+
+
+for _action in Action:
+    if _action is Action.REPORT:
+        continue
+    router.post(
+        f"/{{event_id}}/{_action.value}",
+        response_model=EventDetailOut,
+        summary=f"{_action.value}",
+        responses={
+            404: {"description": "unknown event, or outside your jurisdiction"},
+            409: {"description": "illegal step from the current state, or stale version"},
+            403: {"description": "your role or relation to the event does not allow it"},
+        },
+    )(_action_route(_action, ACTION_BODIES[_action.value]))
+
+
+@router.post("/{event_id}/{action}", include_in_schema=False)
+async def unknown_action(event_id: EventId, action: str, _: CurrentUser) -> None:
+    raise NotFound(
+        f"unknown action {action!r}",
+        actions=[a.value for a in Action if a is not Action.REPORT],
+    )
