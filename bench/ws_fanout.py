@@ -1,0 +1,673 @@
+"""WebSocket fan-out benchmark of the gridhub realtime hub against a bare ``websockets.broadcast`` server.
+
+    python bench/ws_fanout.py [--clients 1000,5000,10000] [--rate 5] [--duration 30] [--engine inproc|redis]
+
+For each N, and for each server (gridhub, then the baseline), on loopback only:
+
+1. start a fresh server process: gridhub is ``uvicorn --factory hub.app:create_app`` (one process) on a
+   temporary SQLite data dir (or ``--database-url``), with N responders of one county inserted directly
+   into its database beforehand and their tokens minted with ``hub.security.issue_token``; the baseline is
+   bench/ws_fanout_baseline.py;
+2. start the load client (bench/ws_fanout_client.py, ``--procs`` processes) and connect the N clients;
+   on gridhub each authenticates with its token and subscribes to ``events`` and its own ``dispatch:{id}``;
+3. publish ``--rate`` workflow changes a second for ``--duration`` seconds: on gridhub through the real
+   pipeline (an ``events`` row in the outbox table, which the hub's relay publishes), plus one
+   ``dispatch:{probe}`` row a second for a single responder; on the baseline by its broadcast loop;
+4. wait ``--drain`` seconds, collect the clients' counts and latency histograms, stop everything.
+
+Prints one JSON object. Exits 1 on an infrastructure failure (a server that does not start, clients that
+do not connect, a phase past its timeout), still printing what it has; every child process is killed on
+the way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from ws_fanout_baseline import sample_event  # noqa: E402
+
+BUCKET_MS = 0.1
+SRC_IPS = ",".join(f"127.0.0.{i}" for i in range(2, 10))
+PROBE_COUNTY = "BENCH"
+SECRET = "bench-ws-fanout-secret-key-not-for-production-0123456789"
+
+
+class InfraError(Exception):
+    """The benchmark could not run (as opposed to a server missing a target)."""
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+class Children:
+    """Every process this benchmark starts, killed (with its process group) on the way out."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+
+    async def start(self, name: str, *cmd: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+        log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            limit=1 << 26,
+        )
+        log.close()
+        self.procs.append((name, proc))
+        return proc
+
+    def log_tail(self, name: str, chars: int = 1500) -> str:
+        path = self.logdir / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    async def kill_all(self) -> None:
+        for _, proc in self.procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        for _, proc in self.procs:
+            with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(proc.wait(), 10)
+        self.procs.clear()
+
+
+def die_with_parent() -> None:
+    """In the child: SIGKILL when the benchmark dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
+async def read_event(proc: asyncio.subprocess.Process, event: str, timeout: float, name: str) -> dict[str, Any]:
+    """The next stdout line of ``proc`` that is a JSON object with this ``event``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise InfraError(f"{name}: no {event!r} within {timeout:.0f} s")
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), left)  # type: ignore[union-attr]
+        except TimeoutError:
+            raise InfraError(f"{name}: no {event!r} within {timeout:.0f} s") from None
+        if not line:
+            raise InfraError(f"{name}: exited ({await proc.wait()}) before {event!r}")
+        with contextlib.suppress(ValueError):
+            obj = json.loads(line)
+            if isinstance(obj, dict) and obj.get("event") == event:
+                return obj
+
+
+def send_line(proc: asyncio.subprocess.Process, line: str) -> None:
+    if proc.returncode is None and proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(line.encode() + b"\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_http(port: int, path: str, timeout: float, proc: asyncio.subprocess.Process, name: str) -> None:
+    """Until ``GET path`` answers 200 (the server is up and ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise InfraError(f"{name}: exited with {proc.returncode} while starting")
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            status = await asyncio.wait_for(reader.readline(), 5)
+            writer.close()
+            if b" 200 " in status:
+                return
+        except (TimeoutError, OSError):
+            pass
+        await asyncio.sleep(0.2)
+    raise InfraError(f"{name}: {path} not ready within {timeout:.0f} s")
+
+
+def cpu_seconds(pids: list[int], part: str = "") -> float:
+    """User + system CPU seconds of these processes (or only ``part``: "user" or "system")."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            total += getattr(t, part) if part else t.user + t.system
+    return total
+
+
+def rss(pid: int) -> int:
+    try:
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+
+def quantiles_ms(hist: Counter[int], qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> dict[str, float | None]:
+    """Percentiles (ms) of a 0.1 ms histogram."""
+    total = sum(hist.values())
+    out: dict[str, float | None] = {f"p{round(q * 100)}": None for q in qs}
+    if not total:
+        return out
+    keys = sorted(hist)
+    for q in qs:
+        rank = q * total
+        seen = 0
+        for k in keys:
+            seen += hist[k]
+            if seen >= rank:
+                out[f"p{round(q * 100)}"] = round((k + 0.5) * BUCKET_MS, 1)
+                break
+    return out
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# ------------------------------------------------------------------------------------------ gridhub side
+
+
+async def prepare_gridhub(
+    n: int, workdir: Path, args: argparse.Namespace, children: Children
+) -> tuple[dict[str, str], list[dict], int]:
+    """Schema (``gridhub db upgrade``), one county, N responders and their tokens.
+
+    Returns the hub's environment, the connections for the load client and the probe responder's id.
+    """
+    from sqlalchemy import delete, insert, select
+
+    from dispatch.models import Jurisdiction, Level, OutboxMessage, Role, User
+    from dispatch.passwords import hash_password
+    from hub.db import create_engine
+    from hub.security import issue_token
+    from hub.settings import Settings
+
+    env = dict(os.environ)
+    env.update(
+        GRIDHUB_DATA_DIR=str(workdir / "data"),
+        GRIDHUB_SECRET_KEY=SECRET,
+        GRIDHUB_DATABASE_URL=args.database_url,
+        GRIDHUB_REDIS_URL=args.redis_url if args.engine == "redis" else "",
+    )
+    for key, value in args.hub_env:
+        env[key] = value
+    upgrade = await children.start("db-upgrade", sys.executable, "-m", "hub.cli", "db", "upgrade", env=env)
+    try:
+        rc = await asyncio.wait_for(upgrade.wait(), args.start_timeout)
+    except TimeoutError:
+        raise InfraError("gridhub db upgrade timed out") from None
+    if rc != 0:
+        raise InfraError(f"gridhub db upgrade failed ({rc}): {children.log_tail('db-upgrade')}")
+
+    settings = Settings(data_dir=workdir / "data", secret_key=SECRET, database_url=args.database_url, redis_url="")
+    engine = create_engine(settings)
+    run = f"b{os.getpid()}x{n}"
+    county = f"{PROBE_COUNTY}{run}"[:32]
+    users, jurisdictions = User.__table__, Jurisdiction.__table__
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(delete(OutboxMessage.__table__).where(OutboxMessage.__table__.c.published_at.is_(None)))
+            await conn.execute(
+                insert(jurisdictions).values(
+                    code=county, name="Bench county", level=Level.COUNTY.value, parent_code=None, path=f"/{county}/"
+                )
+            )
+            password = hash_password("bench-password-1")
+            rows = [
+                {
+                    "username": f"{run}u{i}",
+                    "display_name": f"Responder {i}",
+                    "password_hash": password,
+                    "role": Role.RESPONDER.value,
+                    "jurisdiction_code": county,
+                }
+                for i in range(n)
+            ]
+            await conn.execute(insert(users), rows)
+            ids = sorted((await conn.execute(select(users.c.id).where(users.c.jurisdiction_code == county))).scalars())
+    finally:
+        await engine.dispose()
+    jur = Jurisdiction(code=county, name="Bench county", level=Level.COUNTY.value, path=f"/{county}/")
+    conns = []
+    for i, uid in enumerate(ids):
+        user = User(id=uid, username=f"{run}u{i}", role=Role.RESPONDER.value, jurisdiction_code=county)
+        user.token_generation = 0
+        user.jurisdiction = jur
+        token = issue_token(user, secret=SECRET, ttl_minutes=240)
+        conns.append({"path": f"/ws?token={token}", "subscribe": ["events", f"dispatch:{uid}"], "probe": i == 0})
+    env["BENCH_COUNTY"] = county
+    return env, conns, ids[0]
+
+
+def hub_command(args: argparse.Namespace, port: int | str) -> list[str]:
+    """``gridhub serve`` as users run it (uvicorn settings from hub/cli.py), or the bare uvicorn factory."""
+    if args.hub == "serve":
+        return [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"]
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", "hub.app:create_app", "--host", "127.0.0.1",
+        "--port", str(port), "--no-access-log", "--log-level", "warning", "--ws", args.ws, "--backlog", "2048",
+    ]  # fmt: skip
+
+
+class OutboxPublisher:
+    """Writes workflow-change rows into the hub's outbox, as dispatch.service does, at a steady rate."""
+
+    def __init__(self, settings_env: dict[str, str], args: argparse.Namespace) -> None:
+        from hub.db import create_engine
+        from hub.settings import Settings
+
+        self.settings = Settings(
+            data_dir=Path(settings_env["GRIDHUB_DATA_DIR"]),
+            secret_key=SECRET,
+            database_url=settings_env["GRIDHUB_DATABASE_URL"],
+            redis_url="",
+        )
+        self.engine = create_engine(self.settings)
+        self.county = settings_env["BENCH_COUNTY"]
+        self.args = args
+        self.sent = 0
+        self.dispatch_sent = 0
+        self.insert_ms: list[float] = []
+
+    async def write(self, channel: str, mtype: str, data: dict[str, Any]) -> None:
+        from sqlalchemy import insert
+
+        from dispatch.models import OutboxMessage
+
+        t0 = time.perf_counter()
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(OutboxMessage.__table__).values(channel=channel, type=mtype, data=data))
+        self.insert_ms.append((time.perf_counter() - t0) * 1000)
+
+    async def events(self, rate: float, duration: float) -> None:
+        start = time.monotonic()
+        for seq in range(int(rate * duration)):
+            delay = start + seq / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            data = sample_event(seq, time.time())
+            data["county_code"] = data["handling_code"] = self.county
+            await self.write("events", "event.assign", data)
+            self.sent += 1
+
+    async def dispatches(self, user_id: int, rate: float, duration: float) -> None:
+        start = time.monotonic() + 0.5 / rate
+        for seq in range(int(rate * duration)):
+            delay = start + seq / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            data = sample_event(10_000 + seq, time.time())
+            data["county_code"] = data["handling_code"] = self.county
+            data["assignee_id"] = user_id
+            await self.write(f"dispatch:{user_id}", "dispatch.assigned", data)
+            self.dispatch_sent += 1
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------ one case
+
+
+async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"{server}-{n}-", dir=workroot))
+    children = Children(workdir)
+    result: dict[str, Any] = {"server": server, "clients": n}
+    port = free_port()
+    publisher: OutboxPublisher | None = None
+    phase = "start"
+    try:
+        phase = "prepare"
+        t0 = time.perf_counter()
+        if server == "baseline":
+            conns = [{"path": "/", "subscribe": []} for _ in range(n)]
+            srv = await children.start(
+                "server", sys.executable, str(BENCH / "ws_fanout_baseline.py"), "--port", str(port)
+            )
+            await read_event(srv, "listening", args.start_timeout, "baseline")
+            probe_id = None
+            env: dict[str, str] = {}
+        else:
+            env, conns, probe_id = await asyncio.wait_for(
+                prepare_gridhub(n, workdir, args, children), 2 * args.start_timeout + n / 200
+            )
+            result["prepare_s"] = round(time.perf_counter() - t0, 2)
+            phase = "start hub"
+            srv = await children.start("server", *hub_command(args, port), env=env)
+            await wait_http(port, args.ready_path, args.start_timeout, srv, "hub")
+        server_pid = srv.pid
+        await asyncio.sleep(1.0)
+        rss_before = rss(server_pid)
+
+        phase = "connect"
+        conns_file = workdir / "conns.jsonl"
+        conns_file.write_text("".join(json.dumps(c) + "\n" for c in conns))
+        clients = [
+            await children.start(
+                f"client{i}",
+                sys.executable,
+                str(BENCH / "ws_fanout_client.py"),
+                "--port",
+                str(port),
+                "--conns",
+                str(conns_file),
+                "--index",
+                str(i),
+                "--procs",
+                str(args.procs),
+                "--src-ips",
+                SRC_IPS,
+                "--concurrency",
+                str(args.concurrency),
+            )
+            for i in range(args.procs)
+        ]
+        client_pids = [c.pid for c in clients]
+        t_connect = time.perf_counter()
+        connect_timeout = args.connect_timeout + n / 100
+        connected = await asyncio.gather(
+            *(read_event(c, "connected", connect_timeout, f"client{i}") for i, c in enumerate(clients))
+        )
+        times = [t for c in connected for t in c["connect_times"]]
+        ok = sum(c["ok"] for c in connected)
+        result["connect"] = {
+            "connected": ok,
+            "failed": sum(c["failed"] for c in connected),
+            "errors": dict(sum((Counter(c["errors"]) for c in connected), Counter())),
+            "total_s": round(time.perf_counter() - t_connect, 2),
+            "p50_ms": round(pct(times, 0.5) * 1000, 1) if times else None,
+            "p99_ms": round(pct(times, 0.99) * 1000, 1) if times else None,
+            "max_ms": round(max(times) * 1000, 1) if times else None,
+        }
+        if ok < n:
+            raise InfraError(f"only {ok} of {n} clients connected: {result['connect']['errors']}")
+        await asyncio.sleep(args.settle)  # let the subscriptions land
+        rss_after = rss(server_pid)
+        result["server_rss_mb"] = {"before": round(rss_before / 2**20, 1), "after_connect": round(rss_after / 2**20, 1)}
+        result["server_rss_per_client_kb"] = round((rss_after - rss_before) / n / 1024, 1)
+
+        phase = "measure"
+        for c in clients:
+            send_line(c, "measure")
+        await asyncio.sleep(0.2)
+        cpu0 = (
+            cpu_seconds([server_pid]),
+            cpu_seconds(client_pids),
+            time.perf_counter(),
+            psutil.cpu_times(),
+            cpu_seconds([server_pid], "system"),
+        )
+        publish_timeout = args.duration + 30
+        if server == "baseline":
+            send_line(srv, f"publish {args.rate} {args.duration}")
+            published = await read_event(srv, "published", publish_timeout, "baseline")
+            sent, dispatch_sent = published["sent"], 0
+        else:
+            publisher = OutboxPublisher(env, args)
+            jobs = [publisher.events(args.rate, args.duration)]
+            if args.dispatch_rate > 0:
+                jobs.append(publisher.dispatches(probe_id, args.dispatch_rate, args.duration))
+            await asyncio.wait_for(asyncio.gather(*jobs), publish_timeout)
+            sent, dispatch_sent = publisher.sent, publisher.dispatch_sent
+        await asyncio.sleep(args.drain)
+        cpu1 = (
+            cpu_seconds([server_pid]),
+            cpu_seconds(client_pids),
+            time.perf_counter(),
+            psutil.cpu_times(),
+            cpu_seconds([server_pid], "system"),
+        )
+        rss_end = rss(server_pid)
+
+        phase = "collect"
+        for c in clients:
+            send_line(c, "stop")
+        results = await asyncio.gather(*(read_event(c, "result", 60, f"client{i}") for i, c in enumerate(clients)))
+        hist: Counter[int] = Counter()
+        probe_hist: Counter[int] = Counter()
+        for r in results:
+            hist.update({int(k): v for k, v in r["hist"].items()})
+            probe_hist.update({int(k): v for k, v in r["probe_hist"].items()})
+        received = sum(r["received"] for r in results)
+        # every client but the probe's dispatches gets every events message
+        expected = sent * ok
+        wall = cpu1[2] - cpu0[2]
+        server_cpu = cpu1[0] - cpu0[0]
+        client_cpu = cpu1[1] - cpu0[1]
+        sys_busy = sum(
+            getattr(cpu1[3], f) - getattr(cpu0[3], f)
+            for f in ("user", "system", "nice", "irq", "softirq")
+            if hasattr(cpu1[3], f)
+        )
+        lat = quantiles_ms(hist)
+        result["events"] = {
+            "published": sent,
+            "expected": expected,
+            "received": received,
+            "lost": expected - received,
+            "duplicates": sum(r["duplicates"] for r in results),
+            "latency_ms": {**lat, "max": round(max(r["max_latency"] for r in results) * 1000, 1)},
+        }
+        if server != "baseline":
+            probe_received = sum(r["probe_received"] for r in results)
+            result["dispatch_probe"] = {
+                "published": dispatch_sent,
+                "received": probe_received,
+                "lost": dispatch_sent - probe_received,
+                "latency_ms": {
+                    **quantiles_ms(probe_hist, (0.5, 0.99)),
+                    "max": round(max(r["probe_max"] for r in results) * 1000, 1),
+                },
+            }
+            if publisher is not None and publisher.insert_ms:
+                result["outbox_insert_ms_p50"] = round(pct(publisher.insert_ms, 0.5), 1)
+        result["connections"] = {
+            "open_at_end": sum(r["connections_open"] for r in results),
+            "closed_by_server_during_measure": sum(r["closed_during_measure"] for r in results),
+            "close_codes": dict(
+                sum((Counter(r["close_codes"]) for r in results), Counter())  # type: ignore[arg-type]
+            ),
+        }
+        result["cpu"] = {
+            "window_s": round(wall, 1),
+            "server_percent": round(100 * server_cpu / wall, 1),
+            "server_system_percent": round(100 * (cpu1[4] - cpu0[4]) / wall, 1),
+            "server_cpu_s": round(server_cpu, 2),
+            "load_client_percent": round(100 * client_cpu / wall, 1),
+            "machine_percent": round(100 * sys_busy / wall / (psutil.cpu_count() or 1), 1),
+            "machine_cores": psutil.cpu_count(),
+        }
+        result["server_rss_mb"]["end"] = round(rss_end / 2**20, 1)
+        result["messages_per_server_cpu_s"] = round(received / server_cpu) if server_cpu > 0 else None
+        result["other_frames"] = sum(r["other_frames"] for r in results)
+        return result
+    except InfraError as exc:
+        result["error"] = f"{phase}: {exc}"
+        result["server_log_tail"] = children.log_tail("server")
+        for i in range(args.procs):
+            tail = children.log_tail(f"client{i}", 600)
+            if tail:
+                result[f"client{i}_log_tail"] = tail
+        return result
+    except TimeoutError:
+        result["error"] = f"{phase}: timed out"
+        result["server_log_tail"] = children.log_tail("server")
+        return result
+    finally:
+        if publisher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(publisher.close(), 10)
+        await children.kill_all()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def targets(cases: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    by = {(c["server"], c["clients"]): c for c in cases}
+    for n in args.clients:
+        g, b = by.get(("gridhub", n)), by.get(("baseline", n))
+        row: dict[str, Any] = {}
+        if g and "events" in g:
+            p99 = g["events"]["latency_ms"]["p99"]
+            row["held_all_clients"] = g["connect"]["connected"] == n and g["connections"]["open_at_end"] == n
+            row["p99_under_250ms"] = p99 is not None and p99 < 250 and g["events"]["lost"] == 0
+            dp = g.get("dispatch_probe", {}).get("latency_ms", {}).get("p99")
+            row["dispatch_p99_under_100ms"] = dp is not None and dp < 100
+        if g and b and g.get("messages_per_server_cpu_s") and b.get("messages_per_server_cpu_s"):
+            ratio = g["messages_per_server_cpu_s"] / b["messages_per_server_cpu_s"]
+            row["messages_per_cpu_s_ratio_gridhub_over_baseline"] = round(ratio, 2)
+            row["messages_per_cpu_s_at_least_baseline"] = ratio >= 1.0
+        out[str(n)] = row
+    return out
+
+
+async def amain(args: argparse.Namespace) -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    workroot = Path(tempfile.mkdtemp(prefix="gridhub-ws-fanout-"))
+    report: dict[str, Any] = {
+        "benchmark": "ws_fanout",
+        "config": {
+            "clients": args.clients,
+            "rate_per_s": args.rate,
+            "duration_s": args.duration,
+            "dispatch_rate_per_s": args.dispatch_rate,
+            "engine": args.engine,
+            "database": args.database_url or "sqlite (temporary data dir)",
+            "hub": " ".join(hub_command(args, "PORT")[1:]),
+            "load_client_procs": args.procs,
+            "servers": args.servers,
+            "nofile_limit": hard,
+            "cores": psutil.cpu_count(),
+        },
+        "cases": [],
+    }
+    status = 0
+    redis_children = Children(workroot)
+    try:
+        if args.engine == "redis" and not args.redis_url:
+            rport = free_port()
+            await redis_children.start(
+                "redis", "redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"
+            )
+            await asyncio.sleep(0.5)
+            args.redis_url = f"redis://127.0.0.1:{rport}/0"
+        for n in args.clients:
+            for server in args.servers:
+                case = await run_case(server, n, args, workroot)
+                report["cases"].append(case)
+                if "error" in case:
+                    status = 1
+                print(f"# {server} N={n}: {json.dumps(summary(case))}", file=sys.stderr, flush=True)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        report["interrupted"] = True
+        status = 1
+    finally:
+        await redis_children.kill_all()
+        if not args.keep:
+            shutil.rmtree(workroot, ignore_errors=True)
+        report["targets"] = targets(report["cases"], args)
+        print(json.dumps(report, indent=2, ensure_ascii=False), flush=True)
+    return status
+
+
+def summary(case: dict[str, Any]) -> dict[str, Any]:
+    if "error" in case:
+        return {"error": case["error"]}
+    return {
+        "connect_s": case["connect"]["total_s"],
+        "latency_ms": case["events"]["latency_ms"],
+        "lost": case["events"]["lost"],
+        "cpu": case["cpu"],
+        "msg_per_cpu_s": case["messages_per_server_cpu_s"],
+        "dispatch": case.get("dispatch_probe", {}).get("latency_ms"),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", default="1000,5000,10000", help="comma-separated N values")
+    p.add_argument("--rate", type=float, default=5.0, help="workflow changes a second, to all clients")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of publishing per case")
+    p.add_argument("--dispatch-rate", type=float, default=1.0, help="dispatch pushes a second to one responder")
+    p.add_argument("--engine", choices=("inproc", "redis"), default="inproc", help="gridhub's bus")
+    p.add_argument("--redis-url", default="", help="with --engine redis; default: start a temporary redis-server")
+    p.add_argument("--database-url", default="", help="default: SQLite in a temporary data dir")
+    p.add_argument("--servers", default="gridhub,baseline", help="which servers to run, in order")
+    p.add_argument(
+        "--hub",
+        choices=("serve", "uvicorn"),
+        default="serve",
+        help="start gridhub with `gridhub serve` (default) or `uvicorn --factory hub.app:create_app`",
+    )
+    p.add_argument("--ws", default="websockets", help="uvicorn --ws implementation, with --hub uvicorn")
+    p.add_argument("--ready-path", default="/readyz")
+    p.add_argument("--hub-env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the hub")
+    p.add_argument("--procs", type=int, default=2, help="load-client processes")
+    p.add_argument("--concurrency", type=int, default=200, help="handshakes in flight per load-client process")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds between connect and measure")
+    p.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late messages")
+    p.add_argument("--start-timeout", type=float, default=60.0)
+    p.add_argument("--connect-timeout", type=float, default=60.0, help="plus N/100 seconds")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directories (logs, database)")
+    args = p.parse_args(argv)
+    args.clients = [int(x) for x in str(args.clients).split(",") if x]
+    args.servers = [s for s in args.servers.split(",") if s]
+    if not set(args.servers) <= {"gridhub", "baseline"}:
+        p.error("--servers takes gridhub and/or baseline")
+    args.hub_env = [tuple(kv.split("=", 1)) for kv in args.hub_env]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

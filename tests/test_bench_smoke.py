@@ -1,0 +1,43 @@
+"""Smoke run of bench/ws_fanout.py: a few clients for a second, so the benchmark itself keeps working."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(*args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ws_fanout.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, (proc.stderr[-2000:], report)
+    return report
+
+
+def test_ws_fanout_baseline_smoke() -> None:
+    report = run_bench("--clients", "40", "--servers", "baseline", "--duration", "1", "--rate", "5", "--drain", "1")
+    (case,) = report["cases"]
+    assert case["connect"]["connected"] == 40
+    assert case["events"]["published"] == 5
+    assert case["events"]["received"] == 200
+    assert case["events"]["lost"] == 0
+    assert case["events"]["latency_ms"]["p99"] is not None
+
+
+def test_ws_fanout_gridhub_smoke() -> None:
+    report = run_bench(
+        "--clients", "30", "--servers", "gridhub", "--duration", "2", "--rate", "5", "--drain", "2", "--settle", "1"
+    )
+    (case,) = report["cases"]
+    assert case["connect"]["connected"] == 30
+    assert case["events"]["lost"] == 0, case
+    assert case["dispatch_probe"]["received"] == case["dispatch_probe"]["published"] > 0
