@@ -71,19 +71,43 @@ class ActionIn(Strict):
 
 
 class AcceptIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 1, "note": "情况属实,予以受理", "urgency": "urgent"}]},
+    )
+
     urgency: Urgency | None = None
     category_code: Annotated[str | None, Field(max_length=32)] = None
 
 
 class RejectIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 1, "reason": "重复上报,已合并至事件 1024"}]},
+    )
+
     reason: Annotated[str, Field(min_length=2, max_length=2000)]
 
 
 class ReopenIn(ActionIn):
-    pass
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 2, "note": "误判,恢复受理"}]},
+    )
 
 
 class AssignIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"version": 2, "assignee_id": 17, "note": "请于今日内处置", "deadline_hours": 24}]
+        },
+    )
+
     assignee_id: int
     deadline_hours: Annotated[
         float | None, Field(gt=0, le=24 * 90, description="Override the category's time limit.")
@@ -91,51 +115,119 @@ class AssignIn(ActionIn):
 
 
 class EscalateIn(ActionIn):
-    pass
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 3, "note": "涉及区级部门职权,上报区指挥中心"}]},
+    )
 
 
 class TransferIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 3, "assignee_id": 23, "note": "属邻近网格"}]},
+    )
+
     assignee_id: int
 
 
 class ReturnIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 3, "reason": "不属于本网格"}]},
+    )
+
     reason: Annotated[str, Field(min_length=2, max_length=2000)]
 
 
 class SignIn(ActionIn):
-    pass
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{"version": 3}]}
+    )
 
 
 class HandleIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 4,
+                    "result": "已联系环卫清运完毕",
+                    "attachments": [{"url": "/media/photos/after.jpg", "kind": "photo"}],
+                }
+            ]
+        },
+    )
+
     result: Annotated[str, Field(min_length=2, max_length=5000, description="What was done (处置结果).")]
 
 
 class VerifyIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 5, "passed": True, "note": "现场核查已整改"}]},
+    )
+
     passed: bool
 
 
 class EvaluateIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{"version": 6, "rating": 5}]}
+    )
+
     rating: Annotated[int, Field(ge=1, le=5)]
 
 
 class UrgeIn(ActionIn):
-    pass
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 3, "note": "请尽快签收"}]},
+    )
 
 
 class TagIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 2, "tags": ["重点关注", "环境"]}]},
+    )
+
     tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=20)]
 
 
 class ExtendIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 4, "until": "2026-12-05T18:00:00+08:00", "reason": "需协调物业"}]},
+    )
+
     until: datetime = Field(description="The deadline asked for (after the current one).")
     reason: Annotated[str, Field(min_length=2, max_length=2000)]
 
 
 class ApproveExtensionIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{"version": 5, "approved": True}]}
+    )
+
     approved: bool
 
 
 class CommentIn(ActionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"version": 4, "note": "已电话联系上报人"}]},
+    )
+
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
