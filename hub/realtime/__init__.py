@@ -1,29 +1,126 @@
 """Realtime delivery (DESIGN section 6): the bus, the outbox relay and the ``/ws`` endpoint.
 
-PLACEHOLDER INTERFACE — being built out (issue 3). ``create_app`` uses exactly this surface:
-``Realtime(settings, session_factory)``, ``await start()``, ``await stop()``, ``router``, ``await ready()``.
+What lives where:
+
+* ``bus.py`` the Bus interface, the message/frame format, the in-process engine;
+  ``bus_redis.py`` the Redis Streams + pub/sub engine (offsets, epochs, gap filling, relay lease);
+* ``relay.py`` publishes outbox rows exactly once; ``pending.py`` the durable record of unacknowledged
+  dispatches (table ``realtime_dispatch``);
+* ``channels.py`` who may subscribe to what; ``fanout.py`` this process's subscriptions and delivery
+  loop; ``session.py`` one client's bounded queue; ``endpoint.py`` the ``/ws`` protocol.
+
+The app factory uses ``Realtime(settings, session_factory)``, ``await start()``, ``await stop()``,
+``router``, ``await ready()`` and ``notify()`` (after a workflow commit: relay now). Domain code may
+``await publish(channel, type, data)`` for aggregates (``screen:``) and detections that do not go through
+the outbox.
+
+Optional settings read here (defaults in brackets): ``ws_send_timeout_s`` [10], ``ws_replay_max``
+[1000], ``dispatch_pending_max`` [1000], ``relay_lease_s`` [5].
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.realtime.bus import Bus, MemoryBus
+from hub.realtime.endpoint import websocket_endpoint
+from hub.realtime.fanout import Fanout
+from hub.realtime.pending import PendingStore
+from hub.realtime.relay import OutboxRelay
 from hub.settings import Settings
+
+__all__ = ["Realtime"]
 
 
 class Realtime:
-    def __init__(self, settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        fast_path: bool = True,
+        relay: bool = True,
+    ) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        self.fast_path = fast_path
+        self.send_timeout_s = float(getattr(settings, "ws_send_timeout_s", 10.0))
+        self._secret: str | None = None
+        self.bus: Bus
+        if settings.redis_url:
+            from hub.realtime.bus_redis import RedisBus
+
+            self.bus = RedisBus(settings.redis_url, maxlen=settings.stream_maxlen)
+        else:
+            self.bus = MemoryBus(maxlen=settings.stream_maxlen)
+        self.pending = PendingStore(session_factory, limit=int(getattr(settings, "dispatch_pending_max", 1000)))
+        self.fanout = Fanout(
+            self.bus,
+            self.pending,
+            heartbeat_s=settings.ws_heartbeat_s,
+            redeliver_s=settings.dispatch_redeliver_s,
+            replay_max=int(getattr(settings, "ws_replay_max", 1000)),
+        )
+        self.relay: OutboxRelay | None = (
+            OutboxRelay(
+                self.bus,
+                session_factory,
+                self.pending,
+                poll_s=settings.relay_poll_s,
+                lease_s=float(getattr(settings, "relay_lease_s", 5.0)),
+            )
+            if relay
+            else None
+        )
         self.router = APIRouter()
+
+        async def ws(websocket: WebSocket) -> None:
+            await websocket_endpoint(self, websocket)
+
+        self.router.add_api_websocket_route("/ws", ws, name="ws")
+
+    @property
+    def secret(self) -> str:
+        if self._secret is None:
+            self._secret = self.settings.resolved_secret_key()
+        return self._secret
 
     async def start(self) -> None:
         """Connect the bus, start the outbox relay and the per-process fan-out."""
+        await self.pending.ensure_table()
+        await self.bus.start()
+        await self.fanout.start()
+        if self.relay is not None:
+            await self.relay.start()
 
     async def stop(self) -> None:
         """Close client connections with 1001 and stop background tasks."""
+        if self.relay is not None:
+            await self.relay.stop()
+        await self.fanout.stop()
+        await self.bus.close()
 
     async def ready(self) -> bool:
         """Whether the bus answers (for /readyz)."""
-        return True
+        return await self.bus.ready()
+
+    def notify(self) -> None:
+        """Relay the outbox now (call after a workflow commit; cheap, safe from any thread)."""
+        if self.relay is not None:
+            self.relay.notify()
+
+    async def publish(self, channel: str, type_: str, data: dict[str, Any]) -> int:
+        """Publish directly (aggregates, detections); workflow changes go through the outbox instead."""
+        return await self.bus.publish(channel, type_, data)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "clients": len(self.fanout.sessions),
+            "channels": len(self.fanout.channels),
+            "delivered": self.fanout.delivered,
+            "relayed": self.relay.published if self.relay else 0,
+            "relay_leader": bool(self.relay and self.relay.leader),
+        }

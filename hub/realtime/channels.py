@@ -1,0 +1,51 @@
+"""Who may subscribe to which channel, and which ``events`` messages a subscriber sees.
+
+| channel | who |
+| --- | --- |
+| ``events`` | any logged-in user; each message filtered: the event's location codes include the user's jurisdiction code, or the user is its assignee (admins see all) |
+| ``dispatch:{user_id}`` | that user, or an admin |
+| ``screen:{name}`` | leader, dispatcher, admin |
+| ``detections:{camera}`` | dispatcher, leader, admin |
+"""
+
+from __future__ import annotations
+
+import re
+
+from hub.security import TokenClaims
+
+_NAME = re.compile(r"^(events|dispatch:\d{1,18}|screen:[A-Za-z0-9_.\-]{1,64}|detections:[A-Za-z0-9_.\-]{1,64})$")
+
+SCREEN_ROLES = frozenset({"leader", "dispatcher", "admin"})
+DETECTION_ROLES = frozenset({"dispatcher", "leader", "admin"})
+
+
+class ChannelError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def authorise(claims: TokenClaims, channel: object) -> str:
+    """The channel name where ``claims`` may subscribe to it; raises ChannelError otherwise."""
+    if not isinstance(channel, str) or not _NAME.match(channel):
+        raise ChannelError("bad_channel", f"unknown channel {str(channel)[:100]!r}")
+    role = claims.role
+    if channel == "events":
+        return channel
+    if channel.startswith("dispatch:"):
+        if role == "admin" or int(channel[9:]) == claims.user_id:
+            return channel
+    elif channel.startswith("screen:"):
+        if role in SCREEN_ROLES:
+            return channel
+    elif channel.startswith("detections:") and role in DETECTION_ROLES:
+        return channel
+    raise ChannelError("forbidden", f"not allowed to subscribe to {channel}")
+
+
+def jurisdiction_code(claims: TokenClaims) -> str:
+    """The user's own jurisdiction code: the last code of its path."""
+    codes = [c for c in claims.jurisdiction_path.strip("/").split("/") if c]
+    return codes[-1] if codes else claims.jurisdiction_code

@@ -1,0 +1,343 @@
+"""This hub process's clients: who is subscribed to what, and the loop that hands bus messages out.
+
+``events`` subscribers are indexed by jurisdiction code (and by user id, for assignees) so one message
+costs a few dictionary lookups plus one transport write per client that may see it; every other channel
+is a plain set. Subscribing replays what the client missed (``since``) while holding back live messages
+for that channel, then releases them in order, so a client sees each offset once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from hub.realtime.bus import EVENTS, Bus, BusUnavailable, Message, is_durable, is_transient
+from hub.realtime.pending import PendingStore, dispatch_user
+from hub.realtime.session import DISPATCH, PING_PAYLOAD, Session, channel_kind
+
+log = logging.getLogger("gridhub.realtime.fanout")
+
+
+class Channel:
+    __slots__ = ("admins", "by_code", "by_user", "closing", "idle_since", "kind", "name", "ready", "subs")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.kind = channel_kind(name)
+        self.subs: set[Session] = set()
+        self.by_code: dict[str, set[Session]] = {}
+        self.by_user: dict[int, set[Session]] = {}
+        self.admins: set[Session] = set()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closing: asyncio.Future[None] | None = None
+        self.idle_since = 0.0
+
+    def add(self, s: Session) -> None:
+        self.subs.add(s)
+        if self.name == EVENTS:
+            if s.admin:
+                self.admins.add(s)
+            else:
+                self.by_code.setdefault(s.jcode, set()).add(s)
+                self.by_user.setdefault(s.user_id, set()).add(s)
+
+    def discard(self, s: Session) -> None:
+        self.subs.discard(s)
+        if self.name == EVENTS:
+            self.admins.discard(s)
+            for index, key in ((self.by_code, s.jcode), (self.by_user, s.user_id)):
+                group = index.get(key)
+                if group is not None:
+                    group.discard(s)
+                    if not group:
+                        del index[key]
+        if not self.subs:
+            self.idle_since = time.monotonic()
+
+
+def sees(s: Session, msg: Message) -> bool:
+    """Whether an ``events`` subscriber may see this message (same rule as the indexed fan-out)."""
+    return s.admin or s.jcode in msg.codes or (msg.assignee is not None and msg.assignee == s.user_id)
+
+
+class Fanout:
+    def __init__(
+        self,
+        bus: Bus,
+        pending: PendingStore,
+        *,
+        heartbeat_s: float,
+        redeliver_s: float,
+        replay_max: int,
+        idle_unwatch_s: float = 30.0,
+    ) -> None:
+        self.bus = bus
+        self.pending = pending
+        self.heartbeat_s = heartbeat_s
+        self.redeliver_s = redeliver_s
+        self.replay_max = replay_max
+        self.idle_unwatch_s = idle_unwatch_s
+        self.sessions: set[Session] = set()
+        self.channels: dict[str, Channel] = {}
+        self.delivered = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._bg: set[asyncio.Task[Any]] = set()
+        bus.sink = self.deliver
+        bus.on_reset = self.on_reset
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="gridhub-ws-heartbeat"),
+            asyncio.create_task(self._redeliver(), name="gridhub-ws-redeliver"),
+            asyncio.create_task(self._gc(), name="gridhub-ws-gc"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await asyncio.gather(
+            *(s.close(1001, "server shutting down") for s in list(self.sessions)), return_exceptions=True
+        )
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    # the hot path ---------------------------------------------------------------------------------
+    def deliver(self, msg: Message) -> None:
+        ch = self.channels.get(msg.channel)
+        if ch is None:
+            return
+        kind = ch.kind
+        n = 0
+        if ch.name == EVENTS:
+            codes = msg.codes
+            for code in codes:
+                group = ch.by_code.get(code)
+                if group:
+                    for s in group:
+                        s.send_msg(msg, kind)
+                    n += len(group)
+            for s in ch.admins:
+                s.send_msg(msg, kind)
+            n += len(ch.admins)
+            if msg.assignee is not None:
+                group = ch.by_user.get(msg.assignee)
+                if group:
+                    for s in group:
+                        if s.jcode not in codes:
+                            s.send_msg(msg, kind)
+                            n += 1
+        else:
+            for s in ch.subs:
+                s.send_msg(msg, kind)
+            n = len(ch.subs)
+        self.delivered += n
+
+    def on_reset(self, channel: str, latest: int) -> None:
+        """The bus lost continuity on ``channel``: clients reload; dispatches come back from the DB."""
+        ch = self.channels.get(channel)
+        if ch is None:
+            return
+        for s in list(ch.subs):
+            if ch.kind == DISPATCH:
+                self.spawn(self._send_pending(s, channel))
+            else:
+                s.send_reset(channel, latest)
+
+    # sessions -------------------------------------------------------------------------------------
+    def register(self, s: Session) -> None:
+        self.sessions.add(s)
+        s.on_close = self.unregister
+
+    def unregister(self, s: Session) -> None:
+        self.sessions.discard(s)
+        for channel in list(s.subs):
+            self._remove(s, channel)
+
+    async def _channel(self, name: str) -> Channel:
+        """The channel's state, watching it on the bus first if this hub had nobody on it."""
+        while True:
+            ch = self.channels.get(name)
+            if ch is None:
+                ch = self.channels[name] = Channel(name)
+                try:
+                    await self.bus.watch(name)
+                except BaseException as exc:
+                    self.channels.pop(name, None)
+                    ch.ready.set_exception(BusUnavailable(str(exc)))
+                    ch.ready.exception()  # consumed here; waiters get their own copy below
+                    raise
+                ch.ready.set_result(None)
+                return ch
+            if ch.closing is not None:
+                await asyncio.shield(ch.closing)
+                continue
+            if not ch.ready.done():
+                await asyncio.shield(ch.ready)
+            elif ch.ready.exception() is not None:
+                continue
+            return ch
+
+    def _remove(self, s: Session, channel: str) -> None:
+        s.subs.discard(channel)
+        s.catchup.pop(channel, None)
+        s.unacked.pop(channel, None)
+        ch = self.channels.get(channel)
+        if ch is not None:
+            ch.discard(s)
+
+    async def subscribe(self, s: Session, channel: str, since: int | None) -> None:
+        if channel in s.subs:
+            self._remove(s, channel)
+        ch = await self._channel(channel)
+        s.catchup[channel] = []
+        s.subs.add(channel)
+        ch.add(s)
+        try:
+            if ch.kind == DISPATCH:
+                last = await self._subscribe_dispatch(s, channel, since)
+            elif is_durable(channel):
+                history = await self.bus.history(channel, since, self.replay_max)
+                s.send_control(
+                    {"type": "subscribed", "channel": channel, "offset": history.latest, "epoch": history.epoch}
+                )
+                last = history.latest
+                is_events = channel == EVENTS
+                if history.reset and since is not None:
+                    s.send_reset(channel, history.latest)
+                else:
+                    for m in history.messages:
+                        if not is_events or sees(s, m):
+                            self._push(s, m, ch.kind)
+            else:
+                last = 0
+                s.send_control({"type": "subscribed", "channel": channel, "offset": 0})
+                if is_transient(channel):
+                    latest = await self.bus.latest_transient(channel)
+                    if latest is not None:
+                        self._push(s, latest, ch.kind)
+                        last = latest.offset
+        except BaseException:
+            self._remove(s, channel)
+            raise
+        held = s.catchup.pop(channel, None) or []
+        for m in held:
+            if m.offset > last or (ch.kind == DISPATCH and m.offset not in s.unacked.get(channel, {})):
+                s.send_msg(m, ch.kind)
+
+    async def _subscribe_dispatch(self, s: Session, channel: str, since: int | None) -> int:
+        """Every unacknowledged dispatch (the database's record, which survives Redis), plus what the
+        stream holds after ``since`` (or its last few entries) that the database has not recorded yet
+        (the relay appends to the bus a moment before it commits)."""
+        top = await self.bus.history(channel, None, 0)
+        start = max(top.epoch, top.latest - 64) if since is None else since
+        recent = await self.bus.history(channel, start, self.replay_max)
+        s.send_control({"type": "subscribed", "channel": channel, "offset": recent.latest, "epoch": recent.epoch})
+        user_id = dispatch_user(channel)
+        owed: list[Message] = []
+        known: set[int] = set()
+        if user_id is not None:
+            try:
+                owed, known = await self.pending.state(user_id, start)
+            except Exception:
+                log.exception("loading pending dispatches for %s", channel)
+        owed_offsets = {m.offset for m in owed}
+        extra = [] if recent.reset else [m for m in recent.messages if m.offset not in known]
+        for m in sorted(owed + [m for m in extra if m.offset not in owed_offsets], key=lambda m: m.offset):
+            self._push_dispatch(s, m)
+        return recent.latest
+
+    def _push(self, s: Session, m: Message, kind: int) -> None:
+        """Send outside the catch-up hold (history replay)."""
+        held = s.catchup.pop(m.channel, None)
+        try:
+            s.send_msg(m, kind)
+        finally:
+            if held is not None:
+                s.catchup[m.channel] = held
+
+    def _push_dispatch(self, s: Session, m: Message) -> None:
+        if m.offset in s.unacked.get(m.channel, {}):
+            return
+        self._push(s, m, DISPATCH)
+
+    async def _pending_for(self, channel: str) -> list[Message]:
+        user_id = dispatch_user(channel)
+        if user_id is None:
+            return []
+        try:
+            return await self.pending.unacked(user_id)
+        except Exception:
+            log.exception("loading pending dispatches for %s", channel)
+            return []
+
+    async def _send_pending(self, s: Session, channel: str) -> None:
+        for m in await self._pending_for(channel):
+            if channel in s.subs:
+                self._push_dispatch(s, m)
+
+    def unsubscribe(self, s: Session, channel: str) -> None:
+        self._remove(s, channel)
+
+    def ack(self, s: Session, channel: str, offset: int) -> None:
+        ch = self.channels.get(channel)
+        for other in ch.subs if ch is not None else (s,):
+            pending = other.unacked.get(channel)
+            if pending is not None:
+                pending.pop(offset, None)
+        user_id = dispatch_user(channel)
+        if user_id is not None:
+            self.spawn(self.pending.ack(user_id, offset))
+
+    # timers ---------------------------------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            now = time.monotonic()
+            limit = 3 * self.heartbeat_s
+            for s in list(self.sessions):
+                if now - s.last_recv > limit:
+                    s.abort(1008, "heartbeat timeout")
+                elif not s.backlogged:
+                    s.send_control(PING_PAYLOAD)
+
+    async def _redeliver(self) -> None:
+        period = max(0.1, min(self.redeliver_s / 4, 2.0))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for s in list(self.sessions):
+                if not s.unacked:
+                    continue
+                for entries in s.unacked.values():
+                    for entry in entries.values():
+                        if now - entry[1] >= self.redeliver_s:
+                            entry[1] = now
+                            s.resend(entry[0])
+
+    async def _gc(self) -> None:
+        """Stop watching channels nobody on this hub has wanted for a while."""
+        while True:
+            await asyncio.sleep(max(1.0, self.idle_unwatch_s / 3))
+            now = time.monotonic()
+            for name, ch in list(self.channels.items()):
+                if ch.subs or ch.closing is not None or not ch.ready.done():
+                    continue
+                if now - ch.idle_since < self.idle_unwatch_s:
+                    continue
+                ch.closing = asyncio.get_running_loop().create_future()
+                try:
+                    await self.bus.unwatch(name)
+                except Exception:
+                    log.debug("unwatch %s failed", name, exc_info=True)
+                finally:
+                    self.channels.pop(name, None)
+                    ch.closing.set_result(None)
