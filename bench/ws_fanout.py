@@ -205,13 +205,29 @@ def pct(values: list[float], q: float) -> float | None:
 # ------------------------------------------------------------------------------------------ gridhub side
 
 
-async def prepare_gridhub(
-    n: int, workdir: Path, args: argparse.Namespace, children: Children
-) -> tuple[dict[str, str], list[dict], int]:
-    """Schema (``gridhub db upgrade``), one county, N responders and their tokens.
+class HubSetup:
+    """What prepare_gridhub made: the hub's environment, the load client's connections, the actors."""
 
-    Returns the hub's environment, the connections for the load client and the probe responder's id.
-    """
+    def __init__(
+        self,
+        env: dict[str, str],
+        conns: list[dict],
+        probe_id: int,
+        probe_token: str,
+        dispatcher_token: str,
+        codes: dict[str, str],
+    ) -> None:
+        self.env = env
+        self.conns = conns
+        self.probe_id = probe_id
+        self.probe_token = probe_token
+        self.dispatcher_token = dispatcher_token
+        self.codes = codes
+
+
+async def prepare_gridhub(n: int, workdir: Path, args: argparse.Namespace, children: Children) -> HubSetup:
+    """Schema (``gridhub db upgrade``), a county → town → village → grid, N responders in the grid (every
+    change of an event there reaches all of them) and one county dispatcher, with tokens for all."""
     from sqlalchemy import delete, insert, select
 
     from dispatch.models import Jurisdiction, Level, OutboxMessage, Role, User
@@ -240,41 +256,98 @@ async def prepare_gridhub(
     settings = Settings(data_dir=workdir / "data", secret_key=SECRET, database_url=args.database_url, redis_url="")
     engine = create_engine(settings)
     run = f"b{os.getpid()}x{n}"
-    county = f"{PROBE_COUNTY}{run}"[:32]
+    levels = (Level.COUNTY, Level.TOWN, Level.VILLAGE, Level.GRID)
+    codes = {level.value: f"{PROBE_COUNTY}{run}{level.value[0]}"[:32] for level in levels}
     users, jurisdictions = User.__table__, Jurisdiction.__table__
+    nodes: dict[str, Jurisdiction] = {}
+    path, parent = "/", None
+    for level in levels:
+        code = codes[level.value]
+        path += code + "/"
+        nodes[level.value] = Jurisdiction(
+            code=code,
+            name=f"Bench {level.value}",
+            level=level.value,
+            parent_code=parent,
+            path=path,
+            center_lat=30.2741,
+            center_lon=120.1551,
+        )
+        parent = code
+    grid = codes[Level.GRID.value]
+    password = hash_password("bench-password-1")
+    common = {"password_hash": password, "is_active": True, "failed_logins": 0, "token_generation": 0}
     try:
         async with engine.begin() as conn:
             await conn.execute(delete(OutboxMessage.__table__).where(OutboxMessage.__table__.c.published_at.is_(None)))
-            await conn.execute(
-                insert(jurisdictions).values(
-                    code=county, name="Bench county", level=Level.COUNTY.value, parent_code=None, path=f"/{county}/"
+            for node in nodes.values():
+                await conn.execute(
+                    insert(jurisdictions).values(
+                        code=node.code,
+                        name=node.name,
+                        level=node.level,
+                        parent_code=node.parent_code,
+                        path=node.path,
+                        center_lat=node.center_lat,
+                        center_lon=node.center_lon,
+                    )
                 )
-            )
-            password = hash_password("bench-password-1")
+            dispatcher_id = (
+                await conn.execute(
+                    insert(users).values(
+                        username=f"{run}d",
+                        display_name="Bench dispatcher",
+                        role=Role.DISPATCHER.value,
+                        jurisdiction_code=codes[Level.COUNTY.value],
+                        **common,
+                    )
+                )
+            ).inserted_primary_key[0]
             rows = [
                 {
                     "username": f"{run}u{i}",
                     "display_name": f"Responder {i}",
-                    "password_hash": password,
                     "role": Role.RESPONDER.value,
-                    "jurisdiction_code": county,
+                    "jurisdiction_code": grid,
+                    **common,
                 }
                 for i in range(n)
             ]
             await conn.execute(insert(users), rows)
-            ids = sorted((await conn.execute(select(users.c.id).where(users.c.jurisdiction_code == county))).scalars())
+            ids = sorted(
+                (
+                    await conn.execute(
+                        select(users.c.id).where(
+                            users.c.jurisdiction_code == grid, users.c.role == Role.RESPONDER.value
+                        )
+                    )
+                ).scalars()
+            )
     finally:
         await engine.dispose()
-    jur = Jurisdiction(code=county, name="Bench county", level=Level.COUNTY.value, path=f"/{county}/")
-    conns = []
-    for i, uid in enumerate(ids):
-        user = User(id=uid, username=f"{run}u{i}", role=Role.RESPONDER.value, jurisdiction_code=county)
+
+    def token(uid: int, username: str, role: str, level: str) -> str:
+        user = User(id=uid, username=username, role=role, jurisdiction_code=codes[level])
         user.token_generation = 0
-        user.jurisdiction = jur
-        token = issue_token(user, secret=SECRET, ttl_minutes=240)
-        conns.append({"path": f"/ws?token={token}", "subscribe": ["events", f"dispatch:{uid}"], "probe": i == 0})
-    env["BENCH_COUNTY"] = county
-    return env, conns, ids[0]
+        user.jurisdiction = nodes[level]
+        return issue_token(user, secret=SECRET, ttl_minutes=240)
+
+    conns = []
+    tokens = []
+    for i, uid in enumerate(ids):
+        tok = token(uid, f"{run}u{i}", Role.RESPONDER.value, Level.GRID.value)
+        tokens.append(tok)
+        conns.append({"path": f"/ws?token={tok}", "subscribe": ["events", f"dispatch:{uid}"], "probe": i == 0})
+    env["BENCH_COUNTY"] = codes[Level.COUNTY.value]
+    dispatcher_token = token(dispatcher_id, f"{run}d", Role.DISPATCHER.value, Level.COUNTY.value)
+    return HubSetup(env, conns, ids[0], tokens[0], dispatcher_token, codes)
+
+
+def first_category() -> str:
+    from dispatch.taxonomy import load_taxonomy
+    from hub.settings import Settings
+
+    return next(iter(load_taxonomy(Settings().config_dir).categories))
 
 
 def hub_command(args: argparse.Namespace, port: int | str) -> list[str]:
@@ -282,15 +355,29 @@ def hub_command(args: argparse.Namespace, port: int | str) -> list[str]:
     if args.hub == "serve":
         return [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"]
     return [
-        sys.executable, "-m", "uvicorn", "--factory", "hub.app:create_app", "--host", "127.0.0.1",
-        "--port", str(port), "--no-access-log", "--log-level", "warning", "--ws", args.ws, "--backlog", "2048",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "hub.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--ws",
+        args.ws,
+        "--backlog",
+        "2048",
+    ]
 
 
 class OutboxPublisher:
     """Writes workflow-change rows into the hub's outbox, as dispatch.service does, at a steady rate."""
 
-    def __init__(self, settings_env: dict[str, str], args: argparse.Namespace) -> None:
+    def __init__(self, settings_env: dict[str, str], codes: dict[str, str], args: argparse.Namespace) -> None:
         from hub.db import create_engine
         from hub.settings import Settings
 
@@ -301,7 +388,7 @@ class OutboxPublisher:
             redis_url="",
         )
         self.engine = create_engine(self.settings)
-        self.county = settings_env["BENCH_COUNTY"]
+        self.codes = codes
         self.args = args
         self.sent = 0
         self.dispatch_sent = 0
@@ -323,8 +410,7 @@ class OutboxPublisher:
             delay = start + seq / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            data = sample_event(seq, time.time())
-            data["county_code"] = data["handling_code"] = self.county
+            data = self.located(sample_event(seq, time.time()))
             await self.write("events", "event.assign", data)
             self.sent += 1
 
@@ -334,14 +420,94 @@ class OutboxPublisher:
             delay = start + seq / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            data = sample_event(10_000 + seq, time.time())
-            data["county_code"] = data["handling_code"] = self.county
+            data = self.located(sample_event(10_000 + seq, time.time()))
             data["assignee_id"] = user_id
             await self.write(f"dispatch:{user_id}", "dispatch.assigned", data)
             self.dispatch_sent += 1
 
+    def located(self, data: dict[str, Any]) -> dict[str, Any]:
+        for level in ("county", "town", "village", "grid"):
+            data[f"{level}_code"] = self.codes[level]
+        data["handling_code"] = self.codes["town"]
+        return data
+
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class HttpPublisher:
+    """Drives real workflow actions over the REST API: report → accept → assign (a dispatch push to the
+    probe responder) → sign → handle, one action every 1/rate s. Each writes one ``events`` outbox row in
+    its transaction and wakes the relay (routes call ``realtime.notify()``); clients measure latency from
+    the message's ``ts`` (the outbox row's ``created_at``, ms, stamped inside the workflow transaction)."""
+
+    STEPS = ("report", "accept", "assign", "sign", "handle")
+
+    def __init__(self, port: int, setup: HubSetup, category_code: str) -> None:
+        import httpx
+
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=10.0)
+        self.setup = setup
+        self.category = category_code
+        self.sent = 0
+        self.dispatch_sent = 0
+        self.failed: Counter[str] = Counter()
+        self.request_ms: list[float] = []
+
+    async def act(self, step: str, event: dict[str, Any] | None) -> dict[str, Any]:
+        su = self.setup
+        dispatcher = {"Authorization": f"Bearer {su.dispatcher_token}"}
+        probe = {"Authorization": f"Bearer {su.probe_token}"}
+        if step == "report":
+            body = {
+                "title": "占道经营 bench",
+                "category_code": self.category,
+                "grid_code": su.codes["grid"],
+                "source": "hotline",
+            }
+            url, headers = "/events", dispatcher
+        else:
+            assert event is not None
+            body = {"version": event["version"]}
+            headers = probe if step in ("sign", "handle") else dispatcher
+            if step == "assign":
+                body["assignee_id"] = su.probe_id
+            elif step == "handle":
+                body["result"] = "已处置完毕 bench"
+            url = f"/events/{event['id']}/{step}"
+        t0 = time.perf_counter()
+        response = await self.http.post(url, json=body, headers=headers)
+        self.request_ms.append((time.perf_counter() - t0) * 1000)
+        if response.status_code not in (200, 201):
+            raise InfraError(f"{step}: HTTP {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    async def events(self, rate: float, duration: float) -> None:
+        start = time.monotonic()
+        event: dict[str, Any] | None = None
+        k = 0
+        for seq in range(int(rate * duration)):
+            delay = start + seq / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            step = self.STEPS[k % len(self.STEPS)]
+            try:
+                event = await self.act(step, event)
+            except (InfraError, OSError, ValueError) as exc:
+                self.failed[str(exc)[:120]] += 1
+                k = 0  # start over with a new event
+                continue
+            except Exception as exc:  # httpx errors
+                self.failed[f"{type(exc).__name__}: {str(exc)[:100]}"] += 1
+                k = 0
+                continue
+            self.sent += 1
+            if step == "assign":
+                self.dispatch_sent += 1
+            k += 1
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
 
 # ------------------------------------------------------------------------------------------ one case
@@ -352,7 +518,7 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
     children = Children(workdir)
     result: dict[str, Any] = {"server": server, "clients": n}
     port = free_port()
-    publisher: OutboxPublisher | None = None
+    publisher: OutboxPublisher | HttpPublisher | None = None
     phase = "start"
     try:
         phase = "prepare"
@@ -366,9 +532,10 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
             probe_id = None
             env: dict[str, str] = {}
         else:
-            env, conns, probe_id = await asyncio.wait_for(
+            setup = await asyncio.wait_for(
                 prepare_gridhub(n, workdir, args, children), 2 * args.start_timeout + n / 200
             )
+            env, conns, probe_id = setup.env, setup.conns, setup.probe_id
             result["prepare_s"] = round(time.perf_counter() - t0, 2)
             phase = "start hub"
             srv = await children.start("server", *hub_command(args, port), env=env)
@@ -397,6 +564,8 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
                 SRC_IPS,
                 "--concurrency",
                 str(args.concurrency),
+                "--ts-key",
+                "ts" if server == "gridhub" and args.publish == "http" else "sent_ts",
             )
             for i in range(args.procs)
         ]
@@ -428,6 +597,7 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
         for c in clients:
             send_line(c, "measure")
         await asyncio.sleep(0.2)
+        load_before = round(os.getloadavg()[0], 2)
         cpu0 = (
             cpu_seconds([server_pid]),
             cpu_seconds(client_pids),
@@ -441,10 +611,14 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
             published = await read_event(srv, "published", publish_timeout, "baseline")
             sent, dispatch_sent = published["sent"], 0
         else:
-            publisher = OutboxPublisher(env, args)
-            jobs = [publisher.events(args.rate, args.duration)]
-            if args.dispatch_rate > 0:
-                jobs.append(publisher.dispatches(probe_id, args.dispatch_rate, args.duration))
+            if args.publish == "http":
+                publisher = HttpPublisher(port, setup, first_category())
+                jobs = [publisher.events(args.rate, args.duration)]
+            else:
+                publisher = OutboxPublisher(env, setup.codes, args)
+                jobs = [publisher.events(args.rate, args.duration)]
+                if args.dispatch_rate > 0:
+                    jobs.append(publisher.dispatches(probe_id, args.dispatch_rate, args.duration))
             await asyncio.wait_for(asyncio.gather(*jobs), publish_timeout)
             sent, dispatch_sent = publisher.sent, publisher.dispatch_sent
         await asyncio.sleep(args.drain)
@@ -497,8 +671,14 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
                     "max": round(max(r["probe_max"] for r in results) * 1000, 1),
                 },
             }
-            if publisher is not None and publisher.insert_ms:
-                result["outbox_insert_ms_p50"] = round(pct(publisher.insert_ms, 0.5), 1)
+            if isinstance(publisher, OutboxPublisher) and publisher.insert_ms:
+                result["publisher"] = {"outbox_insert_ms_p50": round(pct(publisher.insert_ms, 0.5), 1)}
+            elif isinstance(publisher, HttpPublisher):
+                result["publisher"] = {
+                    "http_request_ms_p50": round(pct(publisher.request_ms, 0.5) or 0, 1),
+                    "http_request_ms_p99": round(pct(publisher.request_ms, 0.99) or 0, 1),
+                    "failed_actions": dict(publisher.failed),
+                }
         result["connections"] = {
             "open_at_end": sum(r["connections_open"] for r in results),
             "closed_by_server_during_measure": sum(r["closed_during_measure"] for r in results),
@@ -513,6 +693,9 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
             "server_cpu_s": round(server_cpu, 2),
             "load_client_percent": round(100 * client_cpu / wall, 1),
             "machine_percent": round(100 * sys_busy / wall / (psutil.cpu_count() or 1), 1),
+            # whatever else ran (other processes, kernel work charged to no one), in % of one core
+            "other_percent": round(100 * (sys_busy - server_cpu - client_cpu) / wall, 1),
+            "loadavg_1m_before": load_before,
             "machine_cores": psutil.cpu_count(),
         }
         result["server_rss_mb"]["end"] = round(rss_end / 2**20, 1)
@@ -573,7 +756,8 @@ async def amain(args: argparse.Namespace) -> int:
             "clients": args.clients,
             "rate_per_s": args.rate,
             "duration_s": args.duration,
-            "dispatch_rate_per_s": args.dispatch_rate,
+            "publish": args.publish,
+            "dispatch_rate_per_s": args.dispatch_rate if args.publish == "outbox" else args.rate / 5,
             "engine": args.engine,
             "database": args.database_url or "sqlite (temporary data dir)",
             "hub": " ".join(hub_command(args, "PORT")[1:]),
@@ -631,7 +815,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", default="1000,5000,10000", help="comma-separated N values")
     p.add_argument("--rate", type=float, default=5.0, help="workflow changes a second, to all clients")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of publishing per case")
-    p.add_argument("--dispatch-rate", type=float, default=1.0, help="dispatch pushes a second to one responder")
+    p.add_argument(
+        "--publish",
+        choices=("http", "outbox"),
+        default="http",
+        help="gridhub changes: real workflow actions over HTTP (report/accept/assign/sign/handle; one assign "
+        "in five is the probe's dispatch), or outbox rows written directly (relayed at the next poll)",
+    )
+    p.add_argument(
+        "--dispatch-rate", type=float, default=1.0, help="with --publish outbox: dispatch rows a second for the probe"
+    )
     p.add_argument("--engine", choices=("inproc", "redis"), default="inproc", help="gridhub's bus")
     p.add_argument("--redis-url", default="", help="with --engine redis; default: start a temporary redis-server")
     p.add_argument("--database-url", default="", help="default: SQLite in a temporary data dir")

@@ -29,8 +29,15 @@ import time
 from collections import Counter
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
-SENT_TS = b'"sent_ts":'
+#: Where a message's publish time is: ``"sent_ts":`` (seconds, set by the publisher) or gridhub's
+#: envelope ``,"ts":`` (ms, the outbox row's created_at); set by --ts-key.
+TS_KEY = b'"sent_ts":'
+TS_LEN = len(TS_KEY)
+TS_SCALE = 1.0
 DISPATCH_CHANNEL = b'"channel":"dispatch:'
+APP_PING = b'{"type":"ping"}'
+PING_LEN = len(APP_PING)
+APP_PONG = '{"op":"pong"}'
 BUCKET_S = 1e-4  # histogram resolution: 0.1 ms
 
 
@@ -156,18 +163,20 @@ class Conn(asyncio.Protocol):
                 break
             opcode = b0 & 0x0F
             if opcode == 0x1 or opcode == 0x0:  # text (fragmented messages are not expected: small frames)
-                i = buf.find(SENT_TS, start, end)
+                i = buf.rfind(TS_KEY, start, end)
                 if i < 0:
                     stats.other += 1
-                    if self.probe:
+                    if end - start == PING_LEN and buf[start:end] == APP_PING:
+                        self.send_text(APP_PONG)  # gridhub's application heartbeat
+                    elif self.probe:
                         self.on_probe_message(bytes(buf[start:end]), now)
                 else:
-                    i += 10
+                    i += TS_LEN
                     j = buf.find(b",", i, end)
                     k = buf.find(b"}", i, end)
                     if j < 0 or (0 <= k < j):
                         j = k
-                    sent = float(buf[i:j])
+                    sent = float(buf[i:j]) * TS_SCALE
                     if self.probe and buf.find(DISPATCH_CHANNEL, start, end) >= 0:
                         self.on_probe_message(bytes(buf[start:end]), now, sent)
                     elif sent > self.last_ts:
@@ -263,6 +272,10 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    global TS_KEY, TS_LEN, TS_SCALE
+    if args.ts_key == "ts":
+        TS_KEY, TS_SCALE = b',"ts":', 1e-3
+        TS_LEN = len(TS_KEY)
     raise_nofile()
     loop = asyncio.get_running_loop()
     with open(args.conns) as f:
@@ -356,6 +369,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--src-ips", default="", help="comma-separated loopback source addresses")
     p.add_argument("--concurrency", type=int, default=256, help="handshakes in flight")
     p.add_argument("--timeout", type=float, default=30.0, help="per-connection handshake timeout")
+    p.add_argument("--ts-key", choices=("sent_ts", "ts"), default="sent_ts")
     p.add_argument("--uvloop", action=argparse.BooleanOptionalAction, default=True)
     return p.parse_args(argv)
 
