@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from dispatch.taxonomy import load_taxonomy
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
+from hub.limits import BodySizeLimit
 from hub.realtime import Realtime
 from hub.routes import auth, cameras, events, health, jurisdictions
 from hub.settings import Settings, get_settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, auth, jurisdictions, events, cameras):
         app.include_router(module.router)
     app.include_router(realtime.router)

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(
         default="", description="Signs access tokens; shared by every hub. Empty: generated in data_dir."
     )
+    timezone: str = Field(default="Asia/Shanghai", description="How times without an offset are read.")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body accepted.")
     token_ttl_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)

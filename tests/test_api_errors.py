@@ -143,3 +143,15 @@ async def test_health_and_readiness(api: Api) -> None:
     r = await api.client.get("/readyz")
     assert r.status_code == 200 and r.json()["checks"]["database"] == "ok"
     assert (await api.client.get("/metrics")).status_code == 200
+
+
+async def test_naive_times_are_read_in_the_site_zone_and_huge_bodies_refused(api: Api) -> None:
+    r = await api.get(
+        "t1_dispatcher", "/api/v1/events", params={"view": "pending", "created_from": "2026-01-01T00:00:00"}
+    )
+    assert r.status_code == 200
+    r = await api.get("t1_dispatcher", "/api/v1/events", params={"view": "pending", "created_from": "2026-13-45"})
+    assert r.status_code == 422
+    huge = {"title": "x" * 10, "category_code": "010101", "description": "很" * 2_000_000}
+    r = await api.post("t1_worker", "/api/v1/events", huge)
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"

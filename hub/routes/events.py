@@ -1,8 +1,8 @@
 """Events: report, the list views, detail with timeline, every workflow action, nearby resources."""
 
-
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel
@@ -12,12 +12,19 @@ from dispatch.errors import NotFound
 from dispatch.models import Source, Urgency
 from dispatch.schemas import ACTION_BODIES, ActionIn, EventDetailOut, EventPage, ReportIn
 from dispatch.workflow import Action
-from hub.deps import AppTaxonomy, CurrentUser, SessionDep
+from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
 from stream.registry import nearby_cameras
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 EventId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The event id.")]
+
+
+def local_time(value: datetime | None, timezone: str) -> datetime | None:
+    """A time without an offset is read in the site's time zone (Asia/Shanghai by default)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(timezone))
 
 
 def notify_realtime(request: Request) -> None:
@@ -51,6 +58,7 @@ async def list_events(
     q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    settings: SettingsDep = None,  # type: ignore[assignment]
 ) -> EventPage:
     """A page of one view, newest first, with each open event's deadline warning."""
     filters = queries.EventFilter(
@@ -58,8 +66,8 @@ async def list_events(
         urgency=urgency.value if urgency else None,
         source=source.value if source else None,
         text=q,
-        created_from=created_from,
-        created_to=created_to,
+        created_from=local_time(created_from, settings.timezone),
+        created_to=local_time(created_to, settings.timezone),
     )
     events, total = await queries.list_events(
         db_session=db_session, user=user, view=view, filters=filters, page=page, page_size=page_size
