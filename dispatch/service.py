@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -322,7 +322,12 @@ async def _reject(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
 
 
 async def _reopen(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: Any) -> Change:
-    if utcnow() - event.updated_at > REOPEN_WINDOW:
+    rejected_at = await db_session.scalar(
+        select(func.max(EventAction.created_at)).where(
+            EventAction.event_id == event.id, EventAction.action == Action.REJECT.value
+        )
+    )
+    if rejected_at is None or utcnow() - rejected_at > REOPEN_WINDOW:
         raise Conflict("a rejected event can be reopened within 24 hours only")
     event.reject_reason = None
     return Change()
