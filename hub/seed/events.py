@@ -47,6 +47,10 @@ ACTION_COLUMNS: tuple[str, ...] = (
     "id", "event_id", "action", "actor_id", "from_state", "to_state", "note", "data", "created_at",
 )  # fmt: skip
 ACTION_JSON_COLUMNS = ("data",)
+EXTENSION_COLUMNS: tuple[str, ...] = (
+    "id", "event_id", "requested_by_id", "requested_deadline", "reason", "status", "decided_by_id", "decided_at",
+    "created_at",
+)  # fmt: skip
 
 #: Relative frequency of each 大类 (street order and sanitation dominate, as in every county's data).
 MAJOR_WEIGHTS: dict[str, float] = {
@@ -110,6 +114,7 @@ _OPEN_STATE_VALUES = tuple(st.value for st in _OPEN_STATES)
 class Batch:
     events: list[tuple[Any, ...]]
     actions: list[tuple[Any, ...]]
+    extensions: list[tuple[Any, ...]]
 
 
 def _day_weights(now_ts: float, days: int) -> np.ndarray:
@@ -172,6 +177,9 @@ class EventGenerator:
         self.grid_p = gw / gw.sum()
         self.grid_index = {g.code: i for i, g in enumerate(county.grids)}
         self.next_action_id = 1
+        self.next_extension_id = 1
+        #: Extension requests (延期申请) as mutable rows, in EXTENSION_COLUMNS order.
+        self.extensions: list[list[Any]] = []
         self._draw()
 
     # -- the broad shape, vectorised ------------------------------------------------------------------
@@ -271,7 +279,9 @@ class EventGenerator:
         event = self._event
         for args in columns:
             events.append(event(*args, actions))
-        return Batch(events, actions)
+        extensions = [tuple(row) for row in self.extensions]
+        self.extensions.clear()
+        return Batch(events, actions, extensions)
 
     def _event(
         self,
@@ -339,129 +349,112 @@ class EventGenerator:
         else:
             reporter = report_actor = None
 
-        # The planned timeline: (action, from, to, actor, t, note, data).
+        # The planned timeline: (action, from, to, actor, t, note, data). Deadline-bearing fields of the
+        # data (assign's deadline_at, extension's until) are filled in once the times are final.
         plan: list[tuple[str, str | None, str, SeedUser | None, float, str, dict[str, Any]]] = []
         plan.append((_A_REPORT, None, _S_PENDING, report_actor, t, lead, {"source": source}))
         allowed = cat.hours_for(urgency) * 3600.0
-        extension = 0.0
         rating: int | None = None
         reject_reason: str | None = None
-
+        town_dispatcher = pick(town_disp)
         if outcome == 0:
             t += 60 * ln(3.0, 1.0)
             reject_reason = pick(names.REJECT_REASONS)
             plan.append(
-                (_A_REJECT, _S_PENDING, _S_REJECTED, pick(town_disp), t, reject_reason,
-                 {"reason": reject_reason})
-            )  # fmt: skip
+                (_A_REJECT, _S_PENDING, _S_REJECTED, town_dispatcher, t, reject_reason, {"reason": reject_reason})
+            )
         else:
             t += 60 * (ln(1.2, 0.8) if source == _DETECTION else ln(2.4, 1.0))
-            dispatcher = pick(town_disp)
-            plan.append((_A_ACCEPT, _S_PENDING, _S_ACCEPTED, dispatcher, t, pick(names.ACCEPT_NOTES), {}))
-            budget = allowed * min(3.0, ln(math.log(0.28), 0.75)) * (1 + 0.35 * level)
-            node: Node = grid
-            for lvl in range(level + 1):
-                if lvl == 3:
-                    dispatcher = pick(county_disp)
-                handlers = self._handlers(lvl, grid, cat.platform)
-                final = lvl == level
-                if lvl > 0 and not final and rand() < 0.5:
-                    # The command room passes it straight up without assigning at this level.
-                    t += 60 * ln(3.5, 0.9)
-                    parent = node.parent
-                    assert parent is not None
-                    plan.append(
-                        (_A_ESCALATE, _S_ACCEPTED, _S_ACCEPTED, dispatcher, t,
-                         pick(names.ESCALATE_NOTES), {"from": node.code, "to": parent.code})
-                    )  # fmt: skip
-                    node = parent
-                    continue
-                handler = pick(handlers)
-                t += 60 * ln(2.0, 0.9)
+            plan.append(
+                (_A_ACCEPT, _S_PENDING, _S_ACCEPTED, town_dispatcher, t, pick(names.ACCEPT_NOTES),
+                 {"category_code": cat.code, "urgency": urgency})
+            )  # fmt: skip
+            accepted_t = t
+            # Handling time as a share of the allowed time: most close well inside it, higher levels take longer.
+            budget = allowed * min(3.0, ln(-1.27, 0.75)) * (1 + 0.35 * level)
+            dispatcher = town_dispatcher
+            final = pick(self._handlers(level, grid, cat.platform))
+            if level == 3:
+                # 上报: the town's command room (directly, or after its department tried) passes it to the county.
+                if rand() < 0.5:
+                    t, _ = self._assign_sign(plan, t, dispatcher, pick(self._handlers(2, grid, cat.platform)))
+                    t += budget * 0.2
+                    actor, frm = plan[-1][3], _S_IN_PROGRESS
+                else:
+                    actor, frm = dispatcher, _S_ACCEPTED
+                t += 60 * ln(3.5, 0.9)
                 plan.append(
-                    (_A_ASSIGN, _S_ACCEPTED, _S_ASSIGNED, dispatcher, t, pick(names.ASSIGN_NOTES),
-                     {"assignee_id": handler.id, "level": _LEVEL_VALUES[lvl]})
+                    (_A_ESCALATE, frm, _S_ACCEPTED, actor, t, pick(names.ESCALATE_NOTES),
+                     {"from": town.code, "to": county.root.code})
                 )  # fmt: skip
-                if rand() < 0.03:
-                    others = [h for h in self._handlers(lvl, grid, None) if h is not handler] or handlers
-                    new = pick(others)
-                    t += 60 * ln(3.5, 1.0)
-                    plan.append(
-                        (_A_TRANSFER, _S_ASSIGNED, _S_ASSIGNED, dispatcher, t,
-                         pick(names.TRANSFER_NOTES), {"from_assignee_id": handler.id, "assignee_id": new.id})
-                    )  # fmt: skip
-                    handler = new
-                t += 60 * (ln(3.0, 0.9) if lvl < 2 else ln(4.2, 0.8))
-                plan.append((_A_SIGN, _S_ASSIGNED, _S_IN_PROGRESS, handler, t, pick(names.SIGN_NOTES), {}))
-                if not final:
-                    t += budget * 0.25 / (level + 1)
-                    parent = node.parent
-                    assert parent is not None
-                    plan.append(
-                        (_A_ESCALATE, _S_IN_PROGRESS, _S_ACCEPTED, handler, t,
-                         pick(names.ESCALATE_NOTES), {"from": node.code, "to": parent.code})
-                    )  # fmt: skip
-                    node = parent
-                    continue
-                work = max(600.0, budget - (t - plan[1][4]))
-                accepted_t = plan[1][4]
-                if t + work > accepted_t + 0.8 * allowed and rand() < 0.45:
-                    urger = pick(county.leaders) if rand() < 0.15 else dispatcher
-                    tu = max(t + 60, accepted_t + 0.8 * allowed)
-                    plan.append((_A_URGE, _S_IN_PROGRESS, _S_IN_PROGRESS, urger, tu, pick(names.URGE_NOTES), {}))
-                elif rand() < 0.015:
-                    plan.append(
-                        (_A_URGE, _S_IN_PROGRESS, _S_IN_PROGRESS, dispatcher, t + work * 0.5,
-                         pick(names.URGE_NOTES), {})
-                    )  # fmt: skip
-                if rand() < 0.025:
-                    te = t + work * 0.3
-                    requested = accepted_t + allowed * 1.5
-                    plan.append(
-                        (_A_EXTEND, _S_IN_PROGRESS, _S_IN_PROGRESS, handler, te,
-                         pick(names.EXTEND_NOTES), {"requested_deadline": _iso(requested)})
-                    )  # fmt: skip
-                    approve = rand() < 0.8
-                    if approve:
-                        extension = allowed * 0.5
-                    plan.append(
-                        (_A_APPROVE_EXTENSION, _S_IN_PROGRESS, _S_IN_PROGRESS, dispatcher,
-                         te + 60 * ln(4.0, 0.8), "同意延期" if approve else "不同意延期，请按期办结",
-                         {
-                                "outcome": "approve" if approve else "refuse",
-                                "deadline": _iso(requested if approve else accepted_t + allowed),
-                            })
-                    )  # fmt: skip
-                    plan.sort(key=lambda row: row[4])
-                t = max(t + work, plan[-1][4] + 60)
-                result = pick(names.RESULTS)
-                plan.append((_A_HANDLE, _S_IN_PROGRESS, _S_PENDING_VERIFY, handler, t, result, {"result": result}))
-                if rand() < 0.02:
-                    t += 60 * ln(4.5, 0.8)
-                    plan.append(
-                        (_A_VERIFY, _S_PENDING_VERIFY, _S_IN_PROGRESS, dispatcher, t,
-                         pick(names.VERIFY_FAIL_NOTES), {"outcome": "fail"})
-                    )  # fmt: skip
-                    t += work * 0.3 + 600
-                    plan.append((_A_HANDLE, _S_IN_PROGRESS, _S_PENDING_VERIFY, handler, t, result, {"result": result}))
-                t += 60 * ln(4.0, 1.0)
+                dispatcher = pick(county_disp)
+                t, final = self._assign_sign(plan, t, dispatcher, final)
+            elif level > 0 and rand() < 0.5:
+                # The grid worker goes first, finds it beyond the grid, and it moves on to the right unit (流转).
+                t, _ = self._assign_sign(plan, t, dispatcher, county.grid_worker_of[grid.code])
+                t += budget * 0.15 + 60 * ln(3.0, 1.0)
                 plan.append(
-                    (_A_VERIFY, _S_PENDING_VERIFY, _S_CLOSED, dispatcher, t,
-                     pick(names.VERIFY_PASS_NOTES), {"outcome": "pass"})
+                    (_A_TRANSFER, _S_IN_PROGRESS, _S_ASSIGNED, dispatcher, t, pick(names.TRANSFER_NOTES),
+                     {"from_assignee_id": plan[-1][3].id, "assignee_id": final.id,  # type: ignore[union-attr]
+                      "assignee_name": final.display_name})
                 )  # fmt: skip
-                if rand() < 0.95:
-                    r = rand()
-                    rating = 5 if r < 0.71 else 4 if r < 0.92 else 3 if r < 0.97 else 2 if r < 0.99 else 1
-                    t += 60 * ln(6.0, 1.2)
-                    plan.append(
-                        (_A_EVALUATE, _S_CLOSED, _S_CLOSED, reporter or dispatcher, t,
-                         names.EVALUATE_NOTES[rating], {"rating": rating})
-                    )  # fmt: skip
+                t += 60 * ln(3.5, 0.9)
+                plan.append((_A_SIGN, _S_ASSIGNED, _S_IN_PROGRESS, final, t, pick(names.SIGN_NOTES), {}))
+            else:
+                t, final = self._assign_sign(plan, t, dispatcher, final)
+            handler = final
+            work = max(600.0, budget - (t - accepted_t))
+            if t + work > accepted_t + 0.8 * allowed and rand() < 0.45:
+                urger = pick(county.leaders) if rand() < 0.15 else dispatcher
+                tu = max(t + 60, accepted_t + 0.8 * allowed)
+                plan.append((_A_URGE, _S_IN_PROGRESS, _S_IN_PROGRESS, urger, tu, pick(names.URGE_NOTES), {}))
+            elif rand() < 0.015:
+                plan.append(
+                    (_A_URGE, _S_IN_PROGRESS, _S_IN_PROGRESS, dispatcher, t + work * 0.5, pick(names.URGE_NOTES), {})
+                )
+            if rand() < 0.025:
+                te = t + work * 0.3
+                reason = pick(names.EXTEND_NOTES)
+                plan.append((_A_EXTEND, _S_IN_PROGRESS, _S_IN_PROGRESS, handler, te, reason, {"reason": reason}))
+                approved = rand() < 0.8
+                plan.append(
+                    (_A_APPROVE_EXTENSION, _S_IN_PROGRESS, _S_IN_PROGRESS, dispatcher, te + 60 * ln(4.0, 0.8),
+                     "同意延期" if approved else "不同意延期，请按期办结", {"approved": approved})
+                )  # fmt: skip
+                plan.sort(key=lambda row: row[4])
+            t = max(t + work, plan[-1][4] + 60)
+            result = pick(names.RESULTS)
+            plan.append(
+                (_A_HANDLE, _S_IN_PROGRESS, _S_PENDING_VERIFY, handler, t, result, {"result": result, "photos": 0})
+            )
+            if rand() < 0.02:
+                t += 60 * ln(4.5, 0.8)
+                plan.append(
+                    (_A_VERIFY, _S_PENDING_VERIFY, _S_IN_PROGRESS, dispatcher, t, pick(names.VERIFY_FAIL_NOTES),
+                     {"passed": False})
+                )  # fmt: skip
+                t += work * 0.3 + 600
+                plan.append(
+                    (_A_HANDLE, _S_IN_PROGRESS, _S_PENDING_VERIFY, handler, t, result, {"result": result, "photos": 0})
+                )
+            t += 60 * ln(4.0, 1.0)
+            plan.append(
+                (_A_VERIFY, _S_PENDING_VERIFY, _S_CLOSED, dispatcher, t, pick(names.VERIFY_PASS_NOTES),
+                 {"passed": True, "resolution_level": handler.jurisdiction.level.value})
+            )  # fmt: skip
+            if rand() < 0.95:
+                r = rand()
+                rating = 5 if r < 0.71 else 4 if r < 0.92 else 3 if r < 0.97 else 2 if r < 0.99 else 1
+                t += 60 * ln(6.0, 1.2)
+                plan.append(
+                    (_A_EVALUATE, _S_CLOSED, _S_CLOSED, reporter or dispatcher, t, names.EVALUATE_NOTES[rating],
+                     {"rating": rating})
+                )  # fmt: skip
 
         if outcome == 1:
             target = _OPEN_STATE_VALUES[open_state]
             cuts = [k for k, row in enumerate(plan) if row[2] == target and (k > 0 or target == _S_PENDING)]
-            if not cuts:  # e.g. pending_verify on a plan with no handle: take the furthest open step
+            if not cuts:  # a state this plan never reaches: stop at its furthest open step
                 cuts = [max(k for k, row in enumerate(plan) if row[2] in _OPEN_STATE_VALUES)]
             del plan[pick(cuts) + 1 :]
             rating = None
@@ -473,38 +466,65 @@ class EventGenerator:
             scale = max(0.0, (limit - t0) / (t_last - t0)) if t_last > t0 else 0.0
             plan = [(*row[:4], t0 + (row[4] - t0) * scale, *row[5:]) for row in plan]
 
+        # The event as the timeline leaves it; the data fields that carry deadlines.
+        dt = _dt
         state = plan[-1][2]
-        handling = grid
-        assignee_id = assigned_by_id = None
-        accepted_at = closed_at = None
+        handling: Node = town
+        assignee: SeedUser | None = None
+        assigned_by_id = accepted_at = closed_at = deadline = requested = None
         urge_count = 0
-        result_text = None
-        for action, _frm, _to, actor, when, _note, data in plan:
+        result_text = resolution_level = None
+        extension_pending = False
+        rows = []
+        for action, frm, to, actor, when, note, data in plan:
             if action == _A_ESCALATE:
-                handling = handling.parent  # type: ignore[assignment]
-                assignee_id = assigned_by_id = None
+                handling, assignee = county.root, None
             elif action == _A_ASSIGN:
-                assignee_id, assigned_by_id = data["assignee_id"], actor.id  # type: ignore[union-attr]
+                assignee, assigned_by_id = data["assignee"], actor.id  # type: ignore[union-attr]
+                data = {
+                    "assignee_id": assignee.id,
+                    "assignee_name": assignee.display_name,
+                    "deadline_at": _iso(deadline),  # type: ignore[arg-type]
+                }
             elif action == _A_TRANSFER:
-                assignee_id = data["assignee_id"]
+                assignee = self.county.users[data["assignee_id"] - 1]
             elif action == _A_ACCEPT:
                 accepted_at = when
+                deadline = when + allowed
             elif action == _A_URGE:
                 urge_count += 1
+                data = {"urge_count": urge_count}
+            elif action == _A_EXTEND:
+                requested = accepted_at + allowed * 1.5  # type: ignore[operator]
+                data = {"until": _iso(requested), "reason": data["reason"]}
+                requester = actor.id  # type: ignore[union-attr]
+                self.extensions.append(
+                    [self.next_extension_id, event_id, requester, dt(requested), note, "pending", None, None, dt(when)]
+                )
+                self.next_extension_id += 1
+                extension_pending = True
+            elif action == _A_APPROVE_EXTENSION:
+                request = self.extensions[-1]
+                request[5:8] = ["approved" if data["approved"] else "refused", actor.id, dt(when)]  # type: ignore[union-attr]
+                if data["approved"]:
+                    deadline = requested
+                data = {"approved": data["approved"], "until": _iso(requested)}  # type: ignore[arg-type]
+                extension_pending = False
             elif action == _A_HANDLE:
                 result_text = data["result"]
-            elif action == _A_VERIFY and data["outcome"] == "pass":
+            elif action == _A_VERIFY and data["passed"]:
                 closed_at = when
-        dt = _dt
+                resolution_level = data["resolution_level"]
+            rows.append((action, frm, to, actor, when, note, data))
+
         deadline_at = warn_at = None
-        if accepted_at is not None:
-            total = allowed + extension
-            deadline_at = dt(accepted_at + total)
-            warn_at = dt(accepted_at + 0.8 * total)
+        if accepted_at is not None and deadline is not None:
+            deadline_at = dt(deadline)
+            warn_at = dt(accepted_at + 0.8 * (deadline - accepted_at))
 
         aid = self.next_action_id
         dumps, empty = self.dumps, self.empty_dict
-        for action, frm, to, actor, when, note, data in plan:
+        for action, frm, to, actor, when, note, data in rows:
             actor_id = actor.id if actor else None
             actions.append((aid, event_id, action, actor_id, frm, to, note, dumps(data) if data else empty, dt(when)))
             aid += 1
@@ -515,14 +535,53 @@ class EventGenerator:
             event_id, title, description, cat.code, cat.platform, urgency, source, state,
             county.root.code, town.code, village.code, grid.code, handling.code,
             lat, lon, address, camera["id"] if camera else None,
-            reporter.id if reporter else None, assignee_id, assigned_by_id,
+            reporter.id if reporter else None, assignee.id if assignee else None, assigned_by_id,
             deadline_at, warn_at, dt(t0), dt(plan[-1][4]),
             dt(accepted_at) if accepted_at is not None else None,
             dt(closed_at) if closed_at is not None else None,
-            handling.level.value if state == _S_CLOSED else None,
-            result_text, reject_reason, rating, urge_count,
-            self.detection_tags if is_detection else self.empty_list, self.empty_list, False, 1,
+            resolution_level, result_text, reject_reason, rating, urge_count,
+            self.detection_tags if is_detection else self.empty_list, self.empty_list, extension_pending, 1,
         )  # fmt: skip
+
+    def _assign_sign(
+        self, plan: list[Any], t: float, dispatcher: SeedUser, handler: SeedUser
+    ) -> tuple[float, SeedUser]:
+        """交办 to ``handler`` and its 签收, sometimes with a 流转 to a colleague in between."""
+        pick, ln = self.pick, self.ln
+        t += 60 * ln(2.0, 0.9)
+        plan.append(
+            (_A_ASSIGN, _S_ACCEPTED, _S_ASSIGNED, dispatcher, t, pick(names.ASSIGN_NOTES), {"assignee": handler})
+        )
+        if self.rand() < 0.03:
+            others = [u for u in self._colleagues(handler) if u is not handler]
+            if others:
+                new = pick(others)
+                t += 60 * ln(3.5, 1.0)
+                plan.append(
+                    (_A_TRANSFER, _S_ASSIGNED, _S_ASSIGNED, dispatcher, t, pick(names.TRANSFER_NOTES),
+                     {"from_assignee_id": handler.id, "assignee_id": new.id, "assignee_name": new.display_name})
+                )  # fmt: skip
+                handler = new
+        t += 60 * (ln(3.0, 0.9) if handler.platform is None else ln(4.2, 0.8))
+        plan.append((_A_SIGN, _S_ASSIGNED, _S_IN_PROGRESS, handler, t, pick(names.SIGN_NOTES), {}))
+        return t, handler
+
+    def _colleagues(self, user: SeedUser) -> list[SeedUser]:
+        """Who a 流转 may go to: the other grid workers of the village, the other departments of the level."""
+        node = user.jurisdiction
+        if user.platform is not None:
+            depts = (
+                self.county.county_departments
+                if node.level is Level.COUNTY
+                else self.county.town_departments[node.code]
+            )
+            return [u for us in depts.values() for u in us]
+        if node.level is not Level.GRID:
+            return []  # a 村社网格长 has no peer at the level
+        village = node.parent
+        assert village is not None
+        workers = (self.county.grid_worker_of[g.code] for g in village.children)
+        return list({w.id: w for w in workers}.values())
 
     def _handlers(self, lvl: int, grid: Node, platform: str | None) -> list[SeedUser]:
         """Who handles at level ``lvl`` (0 grid … 3 county); ``platform`` None means any department."""

@@ -31,6 +31,7 @@ from hub.seed.events import (
     ACTION_JSON_COLUMNS,
     EVENT_COLUMNS,
     EVENT_JSON_COLUMNS,
+    EXTENSION_COLUMNS,
     RESOLUTION_SHARES,
     Batch,
     EventGenerator,
@@ -67,7 +68,7 @@ _SEEDED_TABLES: tuple[Table, ...] = tuple(
     m.__table__  # type: ignore[misc]
     for m in (EventAction, ExtensionRequest, OutboxMessage, Event, Camera, User, Jurisdiction)
 )
-_SEQUENCED = ("events", "event_actions", "users", "cameras")
+_SEQUENCED = ("events", "event_actions", "extension_requests", "users", "cameras")
 
 
 class SeedError(RuntimeError):
@@ -174,7 +175,7 @@ async def seed_county(
         say("analyzing")
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("jurisdictions", "users", "cameras", "events", "event_actions"):
+            for table in ("jurisdictions", "users", "cameras", "events", "event_actions", "extension_requests"):
                 await conn.execute(text(f"ANALYZE {table}"))
 
     levels = Counter(node.level.value for node in county.nodes)
@@ -185,6 +186,7 @@ async def seed_county(
         "cameras": len(county.cameras),
         "events": stats.events,
         "event_actions": stats.actions,
+        "extension_requests": stats.extensions,
     }
     report.states = dict(stats.states)
     closed = sum(stats.resolution.values()) or 1
@@ -198,12 +200,14 @@ async def seed_county(
 class _Stats:
     events: int = 0
     actions: int = 0
+    extensions: int = 0
     states: Counter[str] = field(default_factory=Counter)
     resolution: Counter[str] = field(default_factory=Counter)
 
     def add(self, batch: Batch) -> None:
         self.events += len(batch.events)
         self.actions += len(batch.actions)
+        self.extensions += len(batch.extensions)
         state_i = EVENT_COLUMNS.index("state")
         level_i = EVENT_COLUMNS.index("resolution_level")
         for row in batch.events:
@@ -252,7 +256,8 @@ async def _bulk_mode(conn: AsyncConnection) -> list[str]:
         await conn.execute(
             text(
                 "SELECT i.indexname, i.indexdef FROM pg_indexes i "
-                "WHERE i.schemaname = current_schema() AND i.tablename IN ('events', 'event_actions') "
+                "WHERE i.schemaname = current_schema() "
+                "AND i.tablename IN ('events', 'event_actions', 'extension_requests') "
                 "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
             )
         )
@@ -278,6 +283,10 @@ async def _copy_events(
     async def copy(batch: Batch) -> None:
         await pg.copy_records_to_table("events", records=batch.events, columns=list(EVENT_COLUMNS))
         await pg.copy_records_to_table("event_actions", records=batch.actions, columns=list(ACTION_COLUMNS))
+        if batch.extensions:
+            await pg.copy_records_to_table(
+                "extension_requests", records=batch.extensions, columns=list(EXTENSION_COLUMNS)
+            )
 
     ranges = [(s, min(generator.n, s + generator.batch_size)) for s in range(0, generator.n, generator.batch_size)]
     pending: asyncio.Task[None] | None = None
@@ -298,9 +307,12 @@ async def _insert_events(
 ) -> None:
     events_table: Table = Event.__table__  # type: ignore[assignment]
     actions_table: Table = EventAction.__table__  # type: ignore[assignment]
+    extensions_table: Table = ExtensionRequest.__table__  # type: ignore[assignment]
     for batch in generator.batches():
         await conn.execute(insert(events_table), _dicts(EVENT_COLUMNS, batch.events))
         await conn.execute(insert(actions_table), _dicts(ACTION_COLUMNS, batch.actions))
+        if batch.extensions:
+            await conn.execute(insert(extensions_table), _dicts(EXTENSION_COLUMNS, batch.extensions))
         stats.add(batch)
         _progress(say, stats, generator.n, t0)
 
