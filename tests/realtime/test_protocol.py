@@ -1,0 +1,280 @@
+"""The /ws protocol on one in-process hub (in-process bus, SQLite): auth, channels, filtering, resume,
+dispatch delivery and redelivery, bad input, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import websockets
+
+from hub.wsclient import AuthError, connect
+from tests.realtime.conftest import make_settings
+from tests.realtime.helpers import InProcessHub, Raw, add_outbox, event_data, token
+from tests.realtime.hubapp import build_app
+
+
+class Ctx:
+    def __init__(self, hub: InProcessHub, app: Any) -> None:
+        self.hub = hub
+        self.app = app
+        self.url = hub.url
+        self.engine = app.state.session_factory.kw["bind"]
+        self.realtime = app.state.realtime
+
+    async def outbox(self, *rows: tuple[str, str, dict[str, Any]]) -> None:
+        await add_outbox(self.engine, *rows)
+        self.realtime.notify()
+
+
+@pytest.fixture(scope="module")
+async def ctx(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ctx]:
+    settings = make_settings(tmp_path_factory.mktemp("hub"), ws_queue_size=16, ws_send_timeout_s=1.5)
+    app = build_app(settings)
+    async with InProcessHub(app) as hub:
+        yield Ctx(hub, app)
+
+
+async def test_token_in_query_or_first_message(ctx: Ctx) -> None:
+    c = await Raw.connect(ctx.url)
+    await c.send({"op": "auth", "token": token(2)})
+    assert (await c.subscribe("events"))["type"] == "subscribed"
+    await c.close()
+
+
+@pytest.mark.parametrize("how", ["missing", "bad", "bad-first-message", "garbage-first-message"])
+async def test_invalid_token_closes_4001(ctx: Ctx, how: str) -> None:
+    c = await Raw.connect(ctx.url, "not-a-token" if how == "bad" else None)
+    if how == "bad-first-message":
+        await c.send({"op": "auth", "token": token(2, secret="another-secret-another-secret-xx")})
+    elif how == "garbage-first-message":
+        await c.send("\x00garbage")
+    elif how == "missing":
+        await c.send({"op": "subscribe", "channel": "events"})
+    with pytest.raises(websockets.ConnectionClosed) as err:
+        await c.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 4001
+
+
+async def test_channel_authorisation(ctx: Ctx) -> None:
+    responder = await Raw.connect(ctx.url, token(10))
+    for channel in ("dispatch:11", "screen:overview", "detections:7"):
+        reply = await responder.subscribe(channel)
+        assert reply["type"] == "error" and reply["code"] == "forbidden", reply
+    assert (await responder.subscribe("nonsense"))["code"] == "bad_channel"
+    # the connection stays usable
+    assert (await responder.subscribe("dispatch:10"))["type"] == "subscribed"
+    assert (await responder.subscribe("events"))["type"] == "subscribed"
+    await responder.close()
+
+    admin = await Raw.connect(ctx.url, token(1))
+    assert (await admin.subscribe("dispatch:11"))["type"] == "subscribed"
+    leader = await Raw.connect(ctx.url, token(3))
+    assert (await leader.subscribe("screen:overview"))["type"] == "subscribed"
+    assert (await leader.subscribe("detections:7"))["type"] == "subscribed"
+    await admin.close()
+    await leader.close()
+
+
+async def test_events_filtered_by_jurisdiction_or_assignee(ctx: Ctx) -> None:
+    county = await Raw.connect(ctx.url, token(2))  # C: sees all
+    g1 = await Raw.connect(ctx.url, token(10))  # G1
+    t1 = await Raw.connect(ctx.url, token(12))  # T1
+    for c in (county, g1, t1):
+        await c.subscribe("events")
+    await ctx.outbox(
+        ("events", "event.assign", event_data(101, "G1")),
+        ("events", "event.assign", event_data(102, "G2")),
+        ("events", "event.assign", event_data(103, "G2", assignee=10)),  # G1's responder is the assignee
+        ("events", "event.report", event_data(104, "G1")),
+    )
+    got = {}
+    for name, c in (("county", county), ("g1", g1), ("t1", t1)):
+        msgs = [m for m in await c.drain(0.5) if "data" in m]
+        got[name] = [m["data"]["event_id"] for m in msgs]
+        offsets = [m["offset"] for m in msgs]
+        assert offsets == sorted(offsets)
+    assert got == {"county": [101, 102, 103, 104], "g1": [101, 103, 104], "t1": [101, 104]}
+    for c in (county, g1, t1):
+        await c.close()
+
+
+async def test_resume_with_since_and_reset(ctx: Ctx) -> None:
+    c = await Raw.connect(ctx.url, token(2))
+    sub = await c.subscribe("events")
+    await ctx.outbox(("events", "event.assign", event_data(201)))
+    first = await c.until(lambda m: "data" in m)
+    await c.close()
+    await ctx.outbox(*[("events", "event.assign", event_data(202 + i)) for i in range(3)])
+    await asyncio.sleep(0.3)
+
+    c = await Raw.connect(ctx.url, token(2))
+    sub = await c.subscribe("events", since=first["offset"])
+    assert sub["type"] == "subscribed" and sub["offset"] == first["offset"] + 3
+    msgs = [m for m in await c.drain(0.4) if "data" in m]
+    assert [m["data"]["event_id"] for m in msgs] == [202, 203, 204]
+    assert [m["offset"] for m in msgs] == [first["offset"] + 1 + i for i in range(3)]
+    await c.close()
+
+    for since in (sub["epoch"] - 5, sub["offset"] + 1000):  # older than the log (a past epoch) / unknown
+        c = await Raw.connect(ctx.url, token(2))
+        await c.subscribe("events", since=since)
+        reset = await c.recv()
+        assert reset == {"type": "reset", "channel": "events", "offset": sub["offset"]}
+        await c.close()
+
+
+async def test_dispatch_offline_delivered_on_connect_and_redelivered_until_acked(ctx: Ctx) -> None:
+    await ctx.outbox(("dispatch:10", "event.assigned", event_data(301, assignee=10)))
+    await asyncio.sleep(0.3)  # relayed while the responder is offline
+
+    c = await Raw.connect(ctx.url, token(10))
+    await c.subscribe("dispatch:10")
+    msg = await c.until(lambda m: "data" in m)
+    assert msg["data"]["event_id"] == 301
+    again = await c.until(lambda m: "data" in m, timeout=3)  # not acked: re-sent after dispatch_redeliver_s
+    assert again["offset"] == msg["offset"]
+    await c.close()
+
+    c = await Raw.connect(ctx.url, token(10))  # reconnect without since: still owed
+    await c.subscribe("dispatch:10")
+    msg = await c.until(lambda m: "data" in m)
+    assert msg["data"]["event_id"] == 301
+    await c.send({"op": "ack", "channel": "dispatch:10", "offset": msg["offset"]})
+    assert [m for m in await c.drain(1.2) if "data" in m] == []  # acked: no redelivery
+    await c.close()
+    await asyncio.sleep(0.2)
+
+    c = await Raw.connect(ctx.url, token(10))
+    await c.subscribe("dispatch:10")
+    assert [m for m in await c.drain(0.5) if "data" in m] == []
+    await c.close()
+
+
+async def test_bad_input_gets_error_frames_and_others_are_unaffected(ctx: Ctx) -> None:
+    other = await Raw.connect(ctx.url, token(2))
+    await other.subscribe("events")
+    c = await Raw.connect(ctx.url, token(2))
+    cases: list[tuple[Any, str]] = [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_request"),
+        ({"op": "fly"}, "unknown_op"),
+        ({"no": "op"}, "bad_request"),
+        ({"op": "subscribe", "channel": 42}, "bad_channel"),
+        ({"op": "subscribe", "channel": "events", "since": "x"}, "bad_request"),
+        ({"op": "ack", "channel": "dispatch:2", "offset": None}, "bad_request"),
+        (b"\x00\x01binary", "bad_frame"),
+    ]
+    for frame, code in cases:
+        await c.send(frame)
+        reply = await c.recv()
+        assert reply["type"] == "error" and reply["code"] == code, (frame, reply)
+    await c.send({"op": "ping"})
+    assert await c.recv() == {"type": "pong"}
+
+    await c.send("x" * (ctx.app.state.realtime.settings.ws_max_message_bytes + 1))
+    assert (await c.recv())["code"] == "too_large"
+    with pytest.raises(websockets.ConnectionClosed) as err:
+        await c.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1009
+
+    await ctx.outbox(("events", "event.assign", event_data(401)))
+    assert (await other.until(lambda m: "data" in m))["data"]["event_id"] == 401
+    await other.close()
+
+
+async def test_slow_client_is_closed_without_blocking_others(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.realtime.session as session_module
+
+    monkeypatch.setattr(session_module, "HIGH_WATER", 32 * 1024)
+    monkeypatch.setattr(session_module, "LOW_WATER", 8 * 1024)
+    # A client that never reads: a raw socket with a tiny receive buffer.
+    host, port = "127.0.0.1", ctx.hub.port
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.sendall(
+        (
+            f"GET /ws?token={token(2)} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await asyncio.sleep(0.2)
+    sub = json.dumps({"op": "subscribe", "channel": "events"}).encode()
+    mask = b"\x00\x00\x00\x00"
+    sock.sendall(bytes((0x81, 0x80 | len(sub))) + mask + sub)
+    good = await Raw.connect(ctx.url, token(2))
+    await good.subscribe("events")
+    await asyncio.sleep(0.2)
+    clients_before = len(ctx.realtime.fanout.sessions)
+
+    big = "x" * 20_000
+    received: list[int] = []
+    i = 0
+    # Publish until the kernel's buffers for the stuck socket are full and the hub gives up on it.
+    while len(ctx.realtime.fanout.sessions) == clients_before and i < 1500:
+        await ctx.outbox(*[("events", "event.assign", event_data(500 + i + j, note=big)) for j in range(10)])
+        i += 10
+        while len(received) < i:
+            m = await good.recv(5)
+            assert m.get("type") != "reset"
+            if "data" in m:
+                received.append(m["data"]["event_id"])
+    assert received == list(range(500, 500 + i))  # the reading client got everything, in order
+    await asyncio.sleep(2.0)
+    assert len(ctx.realtime.fanout.sessions) == clients_before - 1
+    sock.close()
+    await good.close()
+
+
+async def test_events_overflow_becomes_reset(ctx: Ctx) -> None:
+    """A client behind by more than the queue bound gets one reset instead of the backlog."""
+    c = await Raw.connect(ctx.url, token(2))
+    await c.subscribe("events")
+    sessions = [s for s in ctx.realtime.fanout.sessions if s.user_id == 2 and "events" in s.subs]
+    assert len(sessions) == 1
+    s = sessions[0]
+    transport, s.transport = s.transport, None  # force the queued path, writer not started yet
+    s.backlogged = True
+    await ctx.outbox(*[("events", "event.assign", event_data(700 + i)) for i in range(40)])
+    for _ in range(40):
+        if len(s.q) and s.q[-1][0] == 4:
+            break
+        await asyncio.sleep(0.05)
+    s.transport = transport
+    s.backlogged = False
+    s._kick()
+    msgs = await c.drain(0.5)
+    resets = [m for m in msgs if m.get("type") == "reset"]
+    data = [m for m in msgs if "data" in m]
+    assert len(resets) == 1 and resets[0]["channel"] == "events"
+    assert len(data) < 40
+    await c.close()
+
+
+async def test_python_client_resumes_and_acks(ctx: Ctx) -> None:
+    async with connect(ctx.url, token(11), backoff_min=0.05, backoff_max=0.2) as client:
+        await client.subscribe("events")
+        await client.subscribe("dispatch:11")
+        await ctx.outbox(("events", "event.assign", event_data(801, "G2")))
+        assert (await client.next(5))["data"]["event_id"] == 801
+        # drop the connection under it: it reconnects and resumes from its offsets
+        await client._ws.close()
+        await ctx.outbox(
+            ("events", "event.assign", event_data(802, "G2")),
+            ("dispatch:11", "event.assigned", event_data(803, "G2", assignee=11)),
+        )
+        got = {(await client.next(5))["data"]["event_id"] for _ in range(2)}
+        assert got == {802, 803} and client.connects >= 2
+        await asyncio.sleep(1.0)  # auto-acked: no redelivery surfaces
+        assert client._queue.empty()
+
+    bad = connect(ctx.url, "bad-token", backoff_min=0.05)
+    await bad.start(wait=False)
+    with pytest.raises(AuthError):
+        await bad.next(5)
+    await bad.close()
