@@ -332,7 +332,7 @@ class EventGenerator:
         description = (
             f"{lead}：{pick(names.TIME_PHRASES)}在{address}"
             f"{pick(names.DETAIL_TEMPLATES).format(kw=kw)}，属{cat.minor_name}类{cat.name}，"
-            f"{pick(names.IMPACTS)}，{pick(names.REQUESTS)}"
+            f"{pick(names.IMPACTS[cat.platform])}，{pick(names.REQUESTS[cat.platform])}"
         )
 
         town_disp = county.town_dispatchers[town.code]
