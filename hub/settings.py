@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     dispatch_redeliver_s: float = Field(default=10.0, gt=0, description="Re-send unacked dispatches after.")
     relay_poll_s: float = Field(default=0.2, gt=0, le=10)
+    ws_send_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Close a client whose backlog has not moved for this long."
+    )
+    ws_replay_max: int = Field(
+        default=1000, ge=1, description="Most messages replayed on a resume; more missed means a reset."
+    )
+    dispatch_pending_max: int = Field(
+        default=1000, ge=1, description="Most unacknowledged dispatches sent on a (re)subscription."
+    )
+    relay_lease_s: float = Field(
+        default=5.0, gt=0, le=120, description="Outbox relay leadership lease (one relay among the hubs)."
+    )
 
     @property
     def resolved_database_url(self) -> str:
