@@ -50,6 +50,9 @@ from ws_fanout_baseline import sample_event  # noqa: E402
 BUCKET_MS = 0.1
 SRC_IPS = ",".join(f"127.0.0.{i}" for i in range(2, 10))
 PROBE_COUNTY = "BENCH"
+#: A publisher that falls behind stops this long after the planned end (what it skipped is reported).
+LATE_GRACE_S = 5.0
+REQUEST_TIMEOUT_S = 10.0
 SECRET = "bench-ws-fanout-secret-key-not-for-production-0123456789"
 
 
@@ -343,6 +346,27 @@ async def prepare_gridhub(n: int, workdir: Path, args: argparse.Namespace, child
     return HubSetup(env, conns, ids[0], tokens[0], dispatcher_token, codes)
 
 
+async def start_profiler(
+    children: Children, output: Path, pid: int, duration: int | None
+) -> asyncio.subprocess.Process:
+    """``py-spy record`` of the hub (raw collapsed stacks) for ``duration`` s, or until stop_profiler."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking"]
+    cmd += ["--output", str(output)] + (["--duration", str(duration)] if duration else [])
+    return await children.start(f"py-spy-{output.stem}", *cmd)
+
+
+async def stop_profiler(proc: asyncio.subprocess.Process) -> None:
+    """Let py-spy write its file: SIGINT if it is still recording, then wait a little."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), 2)
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), 20)
+
+
 def first_category() -> str:
     from dispatch.taxonomy import load_taxonomy
     from hub.settings import Settings
@@ -392,6 +416,7 @@ class OutboxPublisher:
         self.args = args
         self.sent = 0
         self.dispatch_sent = 0
+        self.skipped = 0
         self.insert_ms: list[float] = []
 
     async def write(self, channel: str, mtype: str, data: dict[str, Any]) -> None:
@@ -410,6 +435,9 @@ class OutboxPublisher:
             delay = start + seq / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if time.monotonic() > start + duration + LATE_GRACE_S:
+                self.skipped += int(rate * duration) - seq
+                break
             data = self.located(sample_event(seq, time.time()))
             await self.write("events", "event.assign", data)
             self.sent += 1
@@ -446,13 +474,14 @@ class HttpPublisher:
     def __init__(self, port: int, setup: HubSetup, category_code: str) -> None:
         import httpx
 
-        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=10.0)
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=REQUEST_TIMEOUT_S)
         self.setup = setup
         self.category = category_code
         self.sent = 0
         self.dispatch_sent = 0
         self.failed: Counter[str] = Counter()
         self.request_ms: list[float] = []
+        self.skipped = 0
 
     async def act(self, step: str, event: dict[str, Any] | None) -> dict[str, Any]:
         su = self.setup
@@ -486,10 +515,14 @@ class HttpPublisher:
         start = time.monotonic()
         event: dict[str, Any] | None = None
         k = 0
+        deadline = start + duration + LATE_GRACE_S
         for seq in range(int(rate * duration)):
             delay = start + seq / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if time.monotonic() > deadline:
+                self.skipped = int(rate * duration) - seq
+                break
             step = self.STEPS[k % len(self.STEPS)]
             try:
                 event = await self.act(step, event)
@@ -519,6 +552,7 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
     result: dict[str, Any] = {"server": server, "clients": n}
     port = free_port()
     publisher: OutboxPublisher | HttpPublisher | None = None
+    profiler: asyncio.subprocess.Process | None = None
     phase = "start"
     try:
         phase = "prepare"
@@ -545,6 +579,9 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
         rss_before = rss(server_pid)
 
         phase = "connect"
+        if args.profile and server == "gridhub":
+            profiler = await start_profiler(children, args.profile / f"gridhub-{n}-connect.txt", server_pid, None)
+        cpu_connect0 = cpu_seconds([server_pid])
         conns_file = workdir / "conns.jsonl"
         conns_file.write_text("".join(json.dumps(c) + "\n" for c in conns))
         clients = [
@@ -571,7 +608,7 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
         ]
         client_pids = [c.pid for c in clients]
         t_connect = time.perf_counter()
-        connect_timeout = args.connect_timeout + n / 100
+        connect_timeout = args.connect_timeout + n / 50
         connected = await asyncio.gather(
             *(read_event(c, "connected", connect_timeout, f"client{i}") for i, c in enumerate(clients))
         )
@@ -585,10 +622,14 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
             "p50_ms": round(pct(times, 0.5) * 1000, 1) if times else None,
             "p99_ms": round(pct(times, 0.99) * 1000, 1) if times else None,
             "max_ms": round(max(times) * 1000, 1) if times else None,
+            "server_cpu_ms_per_client": round((cpu_seconds([server_pid]) - cpu_connect0) * 1000 / max(ok, 1), 2),
         }
         if ok < n:
             raise InfraError(f"only {ok} of {n} clients connected: {result['connect']['errors']}")
         await asyncio.sleep(args.settle)  # let the subscriptions land
+        if profiler is not None:
+            await stop_profiler(profiler)
+            profiler = None
         rss_after = rss(server_pid)
         result["server_rss_mb"] = {"before": round(rss_before / 2**20, 1), "after_connect": round(rss_after / 2**20, 1)}
         result["server_rss_per_client_kb"] = round((rss_after - rss_before) / n / 1024, 1)
@@ -605,12 +646,18 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
             psutil.cpu_times(),
             cpu_seconds([server_pid], "system"),
         )
-        publish_timeout = args.duration + 30
+        publish_timeout = args.duration + LATE_GRACE_S + REQUEST_TIMEOUT_S + 15
+        t_publish = time.perf_counter()
         if server == "baseline":
             send_line(srv, f"publish {args.rate} {args.duration}")
             published = await read_event(srv, "published", publish_timeout, "baseline")
             sent, dispatch_sent = published["sent"], 0
+            result["publish_skipped_late"] = published.get("skipped", 0)
         else:
+            if args.profile:
+                profiler = await start_profiler(
+                    children, args.profile / f"gridhub-{n}-publish.txt", server_pid, int(args.duration)
+                )
             if args.publish == "http":
                 publisher = HttpPublisher(port, setup, first_category())
                 jobs = [publisher.events(args.rate, args.duration)]
@@ -619,8 +666,13 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
                 jobs = [publisher.events(args.rate, args.duration)]
                 if args.dispatch_rate > 0:
                     jobs.append(publisher.dispatches(probe_id, args.dispatch_rate, args.duration))
-            await asyncio.wait_for(asyncio.gather(*jobs), publish_timeout)
+            try:
+                await asyncio.wait_for(asyncio.gather(*jobs), publish_timeout)
+            except TimeoutError:
+                result["error"] = f"publish: past {publish_timeout:.0f} s (collected what arrived)"
             sent, dispatch_sent = publisher.sent, publisher.dispatch_sent
+            result["publish_skipped_late"] = publisher.skipped
+        result["publish_s"] = round(time.perf_counter() - t_publish, 1)
         await asyncio.sleep(args.drain)
         cpu1 = (
             cpu_seconds([server_pid]),
@@ -715,6 +767,8 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
         result["server_log_tail"] = children.log_tail("server")
         return result
     finally:
+        if profiler is not None:
+            await stop_profiler(profiler)
         if publisher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(publisher.close(), 10)
@@ -798,16 +852,17 @@ async def amain(args: argparse.Namespace) -> int:
 
 
 def summary(case: dict[str, Any]) -> dict[str, Any]:
-    if "error" in case:
-        return {"error": case["error"]}
-    return {
-        "connect_s": case["connect"]["total_s"],
-        "latency_ms": case["events"]["latency_ms"],
-        "lost": case["events"]["lost"],
-        "cpu": case["cpu"],
-        "msg_per_cpu_s": case["messages_per_server_cpu_s"],
-        "dispatch": case.get("dispatch_probe", {}).get("latency_ms"),
-    }
+    out: dict[str, Any] = {"error": case["error"]} if "error" in case else {}
+    if "events" in case:
+        out.update(
+            connect_s=case["connect"]["total_s"],
+            latency_ms=case["events"]["latency_ms"],
+            lost=case["events"]["lost"],
+            cpu=case["cpu"],
+            msg_per_cpu_s=case["messages_per_server_cpu_s"],
+            dispatch=case.get("dispatch_probe", {}).get("latency_ms"),
+        )
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -843,7 +898,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=2.0, help="seconds between connect and measure")
     p.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late messages")
     p.add_argument("--start-timeout", type=float, default=60.0)
-    p.add_argument("--connect-timeout", type=float, default=60.0, help="plus N/100 seconds")
+    p.add_argument("--connect-timeout", type=float, default=60.0, help="plus N/50 seconds")
+    p.add_argument(
+        "--profile", type=Path, default=None, metavar="DIR", help="py-spy the gridhub hub while publishing (raw stacks)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directories (logs, database)")
     args = p.parse_args(argv)
     args.clients = [int(x) for x in str(args.clients).split(",") if x]

@@ -53,7 +53,9 @@ def sample_event(seq: int, sent_ts: float) -> dict:
     }
 
 
-async def publish(rate: float, duration: float) -> int:
+async def publish(rate: float, duration: float, grace: float = 5.0) -> tuple[int, int]:
+    """Broadcast ``rate`` messages a second for ``duration`` s; stops ``grace`` s late at the latest
+    (returns how many were sent and how many were skipped for being late)."""
     start = time.monotonic()
     sent = 0
     count = int(rate * duration)
@@ -61,13 +63,15 @@ async def publish(rate: float, duration: float) -> int:
         delay = start + seq / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        if time.monotonic() > start + duration + grace:
+            return sent, count - seq
         now = time.time()
         message = json.dumps(
             {"channel": "events", "offset": seq + 1, "type": "event.assign", "data": sample_event(seq, now), "ts": now}
         )
         broadcast(CLIENTS, message)
         sent += 1
-    return sent
+    return sent, 0
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -81,8 +85,11 @@ async def main(args: argparse.Namespace) -> None:
             if not line or line[0] == "quit":
                 break
             if line[0] == "publish":
-                sent = await publish(float(line[1]), float(line[2]))
-                print(json.dumps({"event": "published", "sent": sent, "clients": len(CLIENTS)}), flush=True)
+                sent, skipped = await publish(float(line[1]), float(line[2]))
+                print(
+                    json.dumps({"event": "published", "sent": sent, "skipped": skipped, "clients": len(CLIENTS)}),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
