@@ -2,10 +2,13 @@
 
 | channel | who |
 | --- | --- |
-| ``events`` | any logged-in user; each message filtered: the event's location codes include the user's jurisdiction code, or the user is its assignee (admins see all) |
+| ``events`` | any logged-in user, each message filtered (below) |
 | ``dispatch:{user_id}`` | that user, or an admin |
 | ``screen:{name}`` | leader, dispatcher, admin |
 | ``detections:{camera}`` | dispatcher, leader, admin |
+
+An ``events`` message reaches a subscriber where the event's location codes (county … grid) include
+the user's jurisdiction code, or the user is its assignee; admins see all.
 """
 
 from __future__ import annotations

@@ -138,7 +138,8 @@ async def test_hub_sigkilled_mid_stream_loses_no_dispatch(
         "GRIDHUB_DISPATCH_REDELIVER_S": "1",
         "GRIDHUB_RELAY_LEASE_S": "1",
     }
-    a, b = HubProc(env), HubProc(env)
+    # the real app factory (hub/app.py), as `gridhub serve` runs it
+    a, b = HubProc(env, factory="hub.app:create_app"), HubProc(env, factory="hub.app:create_app")
     a.start()
     await a.wait_ready()
     b.start()  # b stands by; a holds the relay lease
