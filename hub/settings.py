@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = Field(default=20.0, gt=0, le=300)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     dispatch_redeliver_s: float = Field(default=10.0, gt=0, description="Re-send unacked dispatches after.")
-    relay_poll_s: float = Field(default=0.2, gt=0, le=10)
+    relay_poll_s: float = Field(
+        default=0.05, gt=0, le=10, description="How often the relay looks for outbox rows written by other processes."
+    )
     ws_send_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="Close a client whose backlog has not moved for this long."
     )

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import dispatch.models  # noqa: F401  (registers the tables)
+import hub.realtime.pending  # noqa: F401
 import stream.models  # noqa: F401
 from dispatch.db import Base
 

@@ -90,7 +90,6 @@ class Realtime:
 
     async def start(self) -> None:
         """Connect the bus, start the outbox relay and the per-process fan-out."""
-        await self.pending.ensure_table()
         await self.bus.start()
         await self.fanout.start()
         if self.relay is not None:

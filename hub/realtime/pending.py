@@ -54,13 +54,6 @@ class PendingStore:
         self.session_factory = session_factory
         self.limit = limit
 
-    async def ensure_table(self) -> None:
-        """Create the table where migrations have not (embedded installs, tests)."""
-        async with self.session_factory() as session:
-            conn = await session.connection()
-            await conn.run_sync(lambda c: DispatchDelivery.__table__.create(c, checkfirst=True))
-            await session.commit()
-
     @staticmethod
     def record(session: AsyncSession, rows: list[tuple[int, int, int, bytes]]) -> None:
         """Add (outbox id, user, offset, frame) rows inside the relay's transaction."""
