@@ -5,12 +5,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.models import Source, Urgency
 
+#: A row id as the API takes it: PostgreSQL ``integer`` columns hold 32 bits.
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
-class Strict(BaseModel):
+
+def storable_text(value: str) -> str:
+    """Text both engines can store: PostgreSQL refuses NUL in text, and no engine takes lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+class Storable(BaseModel):
+    """Checks every text field (and every text in a list field) with ``storable_text``."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return storable_text(value)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    storable_text(item)
+        return value
+
+
+class Strict(Storable):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -39,7 +69,7 @@ class ReportIn(Strict):
     lat: Annotated[float | None, Field(ge=-90, le=90)] = None
     lon: Annotated[float | None, Field(ge=-180, le=180)] = None
     address: Annotated[str, Field(max_length=200)] = ""
-    camera_id: int | None = None
+    camera_id: RowId | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
 
     model_config = ConfigDict(
@@ -108,7 +138,7 @@ class AssignIn(ActionIn):
         },
     )
 
-    assignee_id: int
+    assignee_id: RowId
     deadline_hours: Annotated[
         float | None, Field(gt=0, le=24 * 90, description="Override the category's time limit.")
     ] = None
@@ -129,7 +159,7 @@ class TransferIn(ActionIn):
         json_schema_extra={"examples": [{"version": 3, "assignee_id": 23, "note": "属邻近网格"}]},
     )
 
-    assignee_id: int
+    assignee_id: RowId
 
 
 class ReturnIn(ActionIn):

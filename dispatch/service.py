@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -443,11 +443,15 @@ async def _extend(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
         raise Conflict("an extension request is already waiting for approval")
     if body.until.tzinfo is None:
         raise InvalidInput("until needs a timezone (e.g. 2026-12-01T18:00:00+08:00)", field="until")
-    if event.deadline_at is not None and body.until <= event.deadline_at:
+    try:
+        until = body.until.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput("until is out of range", field="until") from None
+    if event.deadline_at is not None and until <= event.deadline_at:
         raise InvalidInput("the new deadline must be after the current one", field="until")
     event.extension_pending = True
     db_session.add(
-        ExtensionRequest(event_id=event.id, requested_by_id=actor.id, requested_deadline=body.until, reason=body.reason)
+        ExtensionRequest(event_id=event.id, requested_by_id=actor.id, requested_deadline=until, reason=body.reason)
     )
     return Change(data={"until": body.until.isoformat(), "reason": body.reason})
 

@@ -7,6 +7,8 @@ unexpected is logged and answered 500 without leaking internals.
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -44,16 +46,30 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
     return {"error": code, "message": message, **details}
 
 
+def json_safe(value: Any) -> Any:
+    """What a refusal echoes of the input, made encodable: NaN/Infinity as text, lone surrogates escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = next((s for cls, s in STATUS_OF.items() if isinstance(exc, cls)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers)
+        body = json_safe(error_body(exc.code, exc.message, **exc.details))
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        errors = json_safe(jsonable_encoder(exc.errors(), custom_encoder={Exception: str}))
         not_json = any(e.get("type") == "json_invalid" for e in errors)
         if not_json:
             return JSONResponse(error_body("malformed_json", "the request body is not valid JSON"), status_code=400)

@@ -8,13 +8,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch import users
+from dispatch.schemas import Storable
 from hub.deps import CurrentUser, SessionDep, SettingsDep
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-class LoginIn(BaseModel):
+class LoginIn(Storable):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"username": "town01_dispatcher", "password": "Gridhub2026"}]}
     )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from dispatch import jurisdictions
 from dispatch.errors import InvalidInput
 from dispatch.models import Jurisdiction, Level
+from dispatch.schemas import Storable
 from hub.deps import AdminUser, CurrentUser, SessionDep
 from stream.models import Camera
 from stream.registry import camera_dict
@@ -18,7 +19,7 @@ from stream.registry import camera_dict
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
 
-class CameraIn(BaseModel):
+class CameraIn(Storable):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -43,7 +44,7 @@ class CameraPage(BaseModel):
 async def list_cameras(
     user: CurrentUser,
     db_session: SessionDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> CameraPage:
     """Cameras in the user's jurisdiction, with position and status."""

@@ -1,16 +1,16 @@
 """Events: report, the list views, detail with timeline, every workflow action, nearby resources."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from dispatch import queries, service
-from dispatch.errors import NotFound
+from dispatch.errors import InvalidInput, NotFound
 from dispatch.models import Source, Urgency
-from dispatch.schemas import ACTION_BODIES, ActionIn, EventDetailOut, EventPage, ReportIn
+from dispatch.schemas import ACTION_BODIES, ActionIn, EventDetailOut, EventPage, ReportIn, storable_text
 from dispatch.workflow import Action
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
 from stream.registry import nearby_cameras
@@ -18,13 +18,19 @@ from stream.registry import nearby_cameras
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 EventId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The event id.")]
+StorableText = Annotated[str, AfterValidator(storable_text)]
 
 
-def local_time(value: datetime | None, timezone: str) -> datetime | None:
-    """A time without an offset is read in the site's time zone (Asia/Shanghai by default)."""
-    if value is None or value.tzinfo is not None:
+def local_time(value: datetime | None, timezone: str, field: str) -> datetime | None:
+    """A time without an offset is read in the site's time zone (Asia/Shanghai by default); returned in UTC."""
+    if value is None:
         return value
-    return value.replace(tzinfo=ZoneInfo(timezone))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(timezone))
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{field} is out of range", field=field) from None
 
 
 def notify_realtime(request: Request) -> None:
@@ -52,10 +58,10 @@ async def list_events(
     view: Annotated[queries.View, Query(description="Which list (DESIGN section 3 views).")],
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
-    category_code: Annotated[str | None, Query(max_length=32)] = None,
+    category_code: Annotated[StorableText | None, Query(max_length=32)] = None,
     urgency: Urgency | None = None,
     source: Source | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="Text in the title.")] = None,
+    q: Annotated[StorableText | None, Query(max_length=100, description="Text in the title.")] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     settings: SettingsDep = None,  # type: ignore[assignment]
@@ -66,8 +72,8 @@ async def list_events(
         urgency=urgency.value if urgency else None,
         source=source.value if source else None,
         text=q,
-        created_from=local_time(created_from, settings.timezone),
-        created_to=local_time(created_to, settings.timezone),
+        created_from=local_time(created_from, settings.timezone, "created_from"),
+        created_to=local_time(created_to, settings.timezone, "created_to"),
     )
     events, total = await queries.list_events(
         db_session=db_session, user=user, view=view, filters=filters, page=page, page_size=page_size

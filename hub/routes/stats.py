@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from openpyxl import Workbook
+from pydantic import AfterValidator
 
 from dispatch import jurisdictions
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.schemas import storable_text
 from dispatch.stats import METRICS, StatsRow, event_stats
 from hub.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+StorableText = Annotated[str, AfterValidator(storable_text)]
 
 
 def _table(total: StatsRow, rows: list[StatsRow]) -> list[list[Any]]:
@@ -28,12 +31,20 @@ def _table(total: StatsRow, rows: list[StatsRow]) -> list[list[Any]]:
     return [header, *body]
 
 
+def _midnight(day: date, zone: ZoneInfo, field: str, days_after: int = 0) -> datetime:
+    """The start of ``day`` (plus ``days_after``) in the site's zone, in UTC; InvalidInput at the calendar's ends."""
+    try:
+        return datetime.combine(day + timedelta(days=days_after), time.min, zone).astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{field} is out of range", field=field) from None
+
+
 @router.get("/events")
 async def events_stats(
     user: CurrentUser,
     db_session: SessionDep,
     settings: SettingsDep,
-    jurisdiction: Annotated[str | None, Query(max_length=32, description="Default: your own.")] = None,
+    jurisdiction: Annotated[StorableText | None, Query(max_length=32, description="Default: your own.")] = None,
     start: Annotated[date | None, Query(description="First day (default: the 1st of this month).")] = None,
     end: Annotated[date | None, Query(description="Last day, included (default: today).")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
@@ -50,8 +61,8 @@ async def events_stats(
     node = await jurisdictions.get_jurisdiction(db_session=db_session, code=jurisdiction or user.jurisdiction_code)
     if not jurisdictions.contains(user.jurisdiction.path, node.path):
         raise NotFound(f"jurisdiction {node.code!r} not found")
-    since = datetime.combine(start, time.min, zone)
-    until = datetime.combine(end + timedelta(days=1), time.min, zone)
+    since = _midnight(start, zone, "start")
+    until = _midnight(end, zone, "end", days_after=1)
     total, rows = await event_stats(db_session=db_session, node=node, start=since, end=until)
 
     filename = f"events-{node.code}-{start}-{end}"
