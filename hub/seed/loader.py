@@ -2,8 +2,8 @@
 
 PostgreSQL gets the bulk path: rows are generated in a worker thread while the previous batch streams in
 through ``COPY`` (asyncpg ``copy_records_to_table``), all in one transaction, then the id sequences are
-moved past the explicit ids and the tables analysed. SQLite gets batched ``executemany`` Core inserts.
-No outbox rows are written: history is not news.
+moved past the explicit ids and the tables vacuumed and analysed. SQLite gets batched ``executemany``
+Core inserts. No outbox rows are written: history is not news.
 """
 
 from __future__ import annotations
@@ -172,11 +172,14 @@ async def seed_county(
                     )
                 )
     if is_pg:
-        say("analyzing")
+        # VACUUM, not only ANALYZE: it sets the visibility map, without which PostgreSQL cannot answer the
+        # views' counts from an index alone (a town's 辖区已办结 total: 650 ms seq scan → 57 ms index-only
+        # at 1M events), and it sets the hint bits now rather than during the first reads.
+        say("vacuum analyze")
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in ("jurisdictions", "users", "cameras", "events", "event_actions", "extension_requests"):
-                await conn.execute(text(f"ANALYZE {table}"))
+                await conn.execute(text(f"VACUUM (ANALYZE) {table}"))
 
     levels = Counter(node.level.value for node in county.nodes)
     report.jurisdictions_per_level = dict(levels)
