@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -21,6 +24,22 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float,
     dlat = math.degrees(radius_m / EARTH_RADIUS_M)
     dlon = math.degrees(radius_m / (EARTH_RADIUS_M * max(math.cos(math.radians(lat)), 1e-6)))
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def nearest(
+    items: Iterable[T], lat: float, lon: float, radius_m: float, limit: int, position: Callable[[T], tuple[Any, Any]]
+) -> list[tuple[float, T]]:
+    """``(distance_m, item)`` for the items within ``radius_m`` of the point, nearest first, at most ``limit``."""
+    found = []
+    for item in items:
+        item_lat, item_lon = position(item)
+        if item_lat is None or item_lon is None:
+            continue
+        distance = haversine_m(lat, lon, item_lat, item_lon)
+        if distance <= radius_m:
+            found.append((distance, item))
+    found.sort(key=lambda pair: pair[0])
+    return found[:limit]
 
 
 def _in_ring(lon: float, lat: float, ring: list[list[float]]) -> bool:

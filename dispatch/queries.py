@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.geo import bounding_box, haversine_m
+from dispatch.geo import bounding_box, nearest
 from dispatch.models import Event, EventAction, ExtensionRequest, Jurisdiction, Level, Role, State, User
 from dispatch.schemas import ActionOut, EventDetailOut, EventOut
 from dispatch.service import DISPATCH_ROLES, allowed_actions, load_visible_event, warning_of
@@ -193,7 +193,7 @@ async def nearby_responders(
             User.lon.between(min_lon, max_lon),
         )
     )
-    found = [
+    return [
         {
             "id": u.id,
             "name": u.display_name,
@@ -202,12 +202,10 @@ async def nearby_responders(
             "jurisdiction_code": u.jurisdiction_code,
             "lat": u.lat,
             "lon": u.lon,
-            "distance_m": round(haversine_m(lat, lon, u.lat, u.lon), 1),
+            "distance_m": round(distance, 1),
         }
-        for u in users
-        if u.lat is not None and u.lon is not None
+        for distance, u in nearest(users, lat, lon, radius_m, limit, lambda u: (u.lat, u.lon))
     ]
-    return sorted((r for r in found if r["distance_m"] <= radius_m), key=lambda r: r["distance_m"])[:limit]
 
 
 async def nearby_centres(
@@ -222,16 +220,14 @@ async def nearby_centres(
             Jurisdiction.center_lon.between(min_lon, max_lon),
         )
     )
-    found = [
+    return [
         {
             "code": j.code,
             "name": j.name,
             "level": j.level,
             "lat": j.center_lat,
             "lon": j.center_lon,
-            "distance_m": round(haversine_m(lat, lon, j.center_lat, j.center_lon), 1),
+            "distance_m": round(distance, 1),
         }
-        for j in nodes
-        if j.center_lat is not None and j.center_lon is not None
+        for distance, j in nearest(nodes, lat, lon, radius_m, limit, lambda j: (j.center_lat, j.center_lon))
     ]
-    return sorted((r for r in found if r["distance_m"] <= radius_m), key=lambda r: r["distance_m"])[:limit]

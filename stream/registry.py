@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.geo import bounding_box, haversine_m
+from dispatch.geo import bounding_box, nearest
 from stream.models import Camera
 
 
@@ -33,6 +33,4 @@ async def nearby_cameras(
     cameras = await db_session.scalars(
         select(Camera).where(Camera.lat.between(min_lat, max_lat), Camera.lon.between(min_lon, max_lon))
     )
-    found = [(haversine_m(lat, lon, c.lat, c.lon), c) for c in cameras]
-    found = sorted((pair for pair in found if pair[0] <= radius_m), key=lambda pair: pair[0])
-    return [camera_dict(c, d) for d, c in found[:limit]]
+    return [camera_dict(c, d) for d, c in nearest(cameras, lat, lon, radius_m, limit, lambda c: (c.lat, c.lon))]
