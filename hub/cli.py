@@ -31,8 +31,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from hub.app import create_app
+    from hub.logs import install_log_filters
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -46,6 +47,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         log_level="info",
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(config)
+    install_log_filters()  # after uvicorn configured its loggers
+    server.run()
 
 
 async def _is_empty(settings: Settings) -> bool:
@@ -193,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

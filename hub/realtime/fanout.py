@@ -248,7 +248,10 @@ class Fanout:
             try:
                 owed, known = await self.pending.state(user_id, start)
             except Exception:
+                # Never let a phone believe it has everything: make it reconnect and ask again.
                 log.exception("loading pending dispatches for %s", channel)
+                await s.close(1013, "pending dispatches unavailable, reconnect")
+                return recent.latest
         owed_offsets = {m.offset for m in owed}
         extra = [] if recent.reset else [m for m in recent.messages if m.offset not in known]
         for m in sorted(owed + [m for m in extra if m.offset not in owed_offsets], key=lambda m: m.offset):

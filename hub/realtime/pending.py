@@ -14,7 +14,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, Text, select, update
+from sqlalchemy import BigInteger, Index, Integer, Text, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,9 +50,21 @@ def dispatch_user(channel: str) -> int | None:
 
 
 class PendingStore:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, limit: int = 1000) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        limit: int = 1000,
+        batch_window_s: float = 0.005,
+        batch_max: int = 200,
+    ) -> None:
         self.session_factory = session_factory
         self.limit = limit
+        self.batch_window_s = batch_window_s
+        self.batch_max = batch_max
+        self._waiting: list[tuple[int, int, asyncio.Future[tuple[list[Message], set[int]]]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @staticmethod
     def record(session: AsyncSession, rows: list[tuple[int, int, int, bytes]]) -> None:
@@ -71,24 +83,74 @@ class PendingStore:
             return [Message.from_frame(frame.encode()) for frame in result.scalars()]
 
     async def state(self, user_id: int, after: int) -> tuple[list[Message], set[int]]:
-        """The user's unacknowledged dispatches, and every recorded offset above ``after``."""
-        async with self.session_factory() as session:
-            result = await session.execute(
-                select(DispatchDelivery.offset, DispatchDelivery.frame, DispatchDelivery.acked_at)
-                .where(
+        """The user's unacknowledged dispatches, and every recorded offset above ``after``.
+
+        Subscriptions arrive in bursts (a hub restart reconnects thousands of phones at once): the
+        requests of a few milliseconds share one query instead of a session and a round trip each.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[list[Message], set[int]]] = loop.create_future()
+        self._waiting.append((user_id, after, future))
+        if len(self._waiting) >= self.batch_max:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.batch_window_s, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._load(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _load(self, batch: list[tuple[int, int, asyncio.Future[tuple[list[Message], set[int]]]]]) -> None:
+        after_of: dict[int, int] = {}
+        for user_id, after, _ in batch:
+            after_of[user_id] = min(after, after_of.get(user_id, after))
+        wanted = or_(
+            *(
+                and_(
                     DispatchDelivery.user_id == user_id,
-                    (DispatchDelivery.acked_at.is_(None)) | (DispatchDelivery.offset > after),
+                    or_(DispatchDelivery.acked_at.is_(None), DispatchDelivery.offset > after),
                 )
-                .order_by(DispatchDelivery.offset)
+                for user_id, after in after_of.items()
             )
+        )
+        try:
+            async with self.session_factory() as session:
+                result = await session.execute(
+                    select(
+                        DispatchDelivery.user_id,
+                        DispatchDelivery.offset,
+                        DispatchDelivery.frame,
+                        DispatchDelivery.acked_at,
+                    )
+                    .where(wanted)
+                    .order_by(DispatchDelivery.user_id, DispatchDelivery.offset)
+                )
+                rows = result.all()
+        except Exception as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        by_user: dict[int, list[tuple[int, str, object]]] = {}
+        for user_id, offset, frame, acked_at in rows:
+            by_user.setdefault(user_id, []).append((offset, frame, acked_at))
+        for user_id, after, future in batch:
             owed: list[Message] = []
             known: set[int] = set()
-            for offset, frame, acked_at in result:
+            for offset, frame, acked_at in by_user.get(user_id, ()):
                 if offset > after:
                     known.add(offset)
                 if acked_at is None and len(owed) < self.limit:
                     owed.append(Message.from_frame(frame.encode()))
-            return owed, known
+            if not future.done():
+                future.set_result((owed, known))
 
     async def ack(self, user_id: int, offset: int, *, retries: int = 5) -> bool:
         """Mark acknowledged; retried briefly since a live message can overtake its relay commit."""
