@@ -38,6 +38,8 @@ import numpy as np
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dispatch.queries import COUNT_CAP
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -130,7 +132,9 @@ def pending_query(
         .offset((page - 1) * 20)
         .limit(20)
     )
-    count_q = select(func.count()).select_from(EVENTS).where(*where)
+    # The API counts at most COUNT_CAP + 1 rows (dispatch.queries): a capped count, like it.
+    capped = select(EVENTS.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    count_q = select(func.count()).select_from(capped)
     return page_q, count_q
 
 

@@ -16,6 +16,9 @@ from dispatch.schemas import ActionOut, EventDetailOut, EventOut
 from dispatch.service import DISPATCH_ROLES, allowed_actions, load_visible_event, warning_of
 from dispatch.taxonomy import Taxonomy
 
+#: Totals of list views are exact up to this many events.
+COUNT_CAP = 10_000
+
 
 class View(enum.StrEnum):
     """The list views of DESIGN section 3 (预受理 / 我的事件 / 辖区事件 / 事件审批)."""
@@ -111,8 +114,12 @@ async def list_events(
     filters: EventFilter,
     page: int,
     page_size: int,
-) -> tuple[list[Event], int]:
-    """One page of a view, newest first, and the total count of the view."""
+) -> tuple[list[Event], int, bool]:
+    """One page of a view, newest first, the view's total and whether that total is exact.
+
+    Counting a county's whole archive on every page costs a scan of a million rows; past
+    ``COUNT_CAP`` the list says "10,000+" instead (``exact`` is False).
+    """
     clause = view_clause(view, user)
     rows = await db_session.scalars(
         _filtered(select(Event).where(clause), filters)
@@ -120,8 +127,9 @@ async def list_events(
         .offset((page - 1) * page_size)
         .limit(page_size)
     )
-    total = await db_session.scalar(_filtered(select(func.count()).select_from(Event).where(clause), filters))
-    return list(rows), int(total or 0)
+    counted = _filtered(select(Event.id).where(clause), filters).limit(COUNT_CAP + 1).subquery()
+    total = int(await db_session.scalar(select(func.count()).select_from(counted)) or 0)
+    return list(rows), min(total, COUNT_CAP), total <= COUNT_CAP
 
 
 def event_out(event: Event, taxonomy: Taxonomy, now: datetime | None = None) -> EventOut:

@@ -341,6 +341,7 @@ class EventDetailOut(EventOut):
 
 class EventPage(BaseModel):
     items: list[EventOut]
-    total: int
+    total: int = Field(description="Events in the view, exact up to 10,000 (see total_exact).")
+    total_exact: bool = Field(description="False when the view holds more than 10,000 events: total is then 10,000.")
     page: int
     page_size: int

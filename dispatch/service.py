@@ -290,9 +290,11 @@ def _record(
     message = event_message(event, action, actor)
     if from_state is not None:
         message["version"] = event.version + 1
-    db_session.add(OutboxMessage(channel="events", type=f"event.{action}", data=message))
+    # The responder's dispatch first: the relay publishes in id order, and one phone that must act
+    # should not wait behind a fan-out to every screen of the county.
     for user_id, message_type in change.dispatch_to.items():
         db_session.add(OutboxMessage(channel=f"dispatch:{user_id}", type=message_type, data=message))
+    db_session.add(OutboxMessage(channel="events", type=f"event.{action}", data=message))
 
 
 # ---------------------------------------------------------------------------------------------- effects

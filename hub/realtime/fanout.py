@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from hub.realtime.bus import EVENTS, Bus, BusUnavailable, Message, is_durable, is_transient
@@ -21,8 +22,23 @@ from hub.realtime.session import DISPATCH, PING_PAYLOAD, Session, channel_kind
 log = logging.getLogger("gridhub.realtime.fanout")
 
 
+#: Clients served per slice of a large fan-out before the event loop gets a turn.
+FANOUT_SLICE = 500
+
+
 class Channel:
-    __slots__ = ("admins", "by_code", "by_user", "closing", "idle_since", "kind", "name", "ready", "subs")
+    __slots__ = (
+        "admins",
+        "backlog",
+        "by_code",
+        "by_user",
+        "closing",
+        "idle_since",
+        "kind",
+        "name",
+        "ready",
+        "subs",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -34,6 +50,8 @@ class Channel:
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closing: asyncio.Future[None] | None = None
         self.idle_since = 0.0
+        #: Messages waiting for (or in) a sliced fan-out, oldest first.
+        self.backlog: deque[Message] = deque()
 
     def add(self, s: Session) -> None:
         self.subs.add(s)
@@ -112,34 +130,57 @@ class Fanout:
 
     # the hot path ---------------------------------------------------------------------------------
     def deliver(self, msg: Message) -> None:
+        """Hand a bus message to every local subscriber that may see it.
+
+        A small audience is served at once. A large one (the ``events`` channel of a county's screens
+        and phones) is served in slices of ``FANOUT_SLICE`` with a yield to the event loop between them,
+        so a 10,000-client fan-out never holds a responder's dispatch, an HTTP request or a heartbeat
+        behind it; the channel's later messages queue behind it to keep each client's order.
+        """
         ch = self.channels.get(msg.channel)
         if ch is None:
             return
-        kind = ch.kind
-        n = 0
-        if ch.name == EVENTS:
-            codes = msg.codes
-            for code in codes:
-                group = ch.by_code.get(code)
-                if group:
-                    for s in group:
-                        s.send_msg(msg, kind)
-                    n += len(group)
-            for s in ch.admins:
-                s.send_msg(msg, kind)
-            n += len(ch.admins)
-            if msg.assignee is not None:
-                group = ch.by_user.get(msg.assignee)
-                if group:
-                    for s in group:
-                        if s.jcode not in codes:
-                            s.send_msg(msg, kind)
-                            n += 1
-        else:
-            for s in ch.subs:
-                s.send_msg(msg, kind)
-            n = len(ch.subs)
-        self.delivered += n
+        if ch.backlog:
+            ch.backlog.append(msg)
+            return
+        targets = self._targets(ch, msg)
+        if len(targets) <= FANOUT_SLICE:
+            self._send(targets, msg, ch.kind)
+            return
+        ch.backlog.append(msg)
+        self.spawn(self._drain(ch, targets))
+
+    def _targets(self, ch: Channel, msg: Message) -> list[Session]:
+        if ch.name != EVENTS:
+            return list(ch.subs)
+        codes = msg.codes
+        targets: list[Session] = []
+        for code in codes:
+            group = ch.by_code.get(code)
+            if group:
+                targets.extend(group)
+        targets.extend(ch.admins)
+        if msg.assignee is not None:
+            group = ch.by_user.get(msg.assignee)
+            if group:
+                targets.extend(s for s in group if s.jcode not in codes)
+        return targets
+
+    def _send(self, targets: list[Session], msg: Message, kind: int) -> None:
+        for s in targets:
+            s.send_msg(msg, kind)
+        self.delivered += len(targets)
+
+    async def _drain(self, ch: Channel, targets: list[Session] | None) -> None:
+        while ch.backlog:
+            msg = ch.backlog[0]
+            if targets is None:
+                targets = self._targets(ch, msg)
+            for start in range(0, len(targets), FANOUT_SLICE):
+                self._send(targets[start : start + FANOUT_SLICE], msg, ch.kind)
+                await asyncio.sleep(0)
+            ch.backlog.popleft()
+            targets = None
 
     def on_reset(self, channel: str, latest: int) -> None:
         """The bus lost continuity on ``channel``: clients reload; dispatches come back from the DB."""

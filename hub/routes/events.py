@@ -75,12 +75,16 @@ async def list_events(
         created_from=local_time(created_from, settings.timezone, "created_from"),
         created_to=local_time(created_to, settings.timezone, "created_to"),
     )
-    events, total = await queries.list_events(
+    events, total, exact = await queries.list_events(
         db_session=db_session, user=user, view=view, filters=filters, page=page, page_size=page_size
     )
     now = service.utcnow()
     return EventPage(
-        items=[queries.event_out(e, taxonomy, now) for e in events], total=total, page=page, page_size=page_size
+        items=[queries.event_out(e, taxonomy, now) for e in events],
+        total=total,
+        total_exact=exact,
+        page=page,
+        page_size=page_size,
     )
 
 

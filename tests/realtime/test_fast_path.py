@@ -26,3 +26,27 @@ async def test_direct_write_path_is_found_and_delivers(tmp_path, ws: str) -> Non
         message = await client.recv(5)
         assert message["channel"] == "events" and message["data"]["event_id"] == 1
         await client.close()
+
+
+async def test_sliced_fan_out_keeps_every_clients_order_and_lets_dispatches_through(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With a large audience the fan-out yields between slices; order per client must not change."""
+    import hub.realtime.fanout as fanout
+
+    monkeypatch.setattr(fanout, "FANOUT_SLICE", 2)
+    app = build_app(make_settings(tmp_path))
+    async with InProcessHub(app) as hub:
+        clients = [await Raw.connect(hub.url, token(2)) for _ in range(7)]
+        for c in clients:
+            assert (await c.subscribe("events"))["type"] == "subscribed"
+        phone = await Raw.connect(hub.url, token(10))
+        assert (await phone.subscribe("dispatch:10"))["type"] == "subscribed"
+        rows = [("events", "event.report", event_data(i)) for i in range(1, 6)]
+        rows.insert(2, ("dispatch:10", "dispatch.assigned", event_data(99, assignee=10)))
+        await add_outbox(app.state.session_factory.kw["bind"], *rows)
+        app.state.realtime.notify()
+        assert (await phone.recv(5))["data"]["event_id"] == 99
+        for c in clients:
+            got = [(await c.recv(5))["data"]["event_id"] for _ in range(5)]
+            assert got == [1, 2, 3, 4, 5]
+        for c in [*clients, phone]:
+            await c.close()
