@@ -44,11 +44,13 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         ws_max_size=settings.ws_max_message_bytes,
         ws_ping_interval=None,  # the /ws endpoint runs its own application-level heartbeat
         access_log=False,
-        log_level="info",
+        # uvicorn's INFO lines are one per WebSocket handshake (thousands on a reconnect): warnings only.
+        log_level="warning",
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     install_log_filters()  # after uvicorn configured its loggers
+    log.info("gridhub listening on http://%s:%d", host, port)
     server.run()
 
 

@@ -55,7 +55,7 @@ class PendingStore:
         session_factory: async_sessionmaker[AsyncSession],
         *,
         limit: int = 1000,
-        batch_window_s: float = 0.005,
+        batch_window_s: float = 0.02,
         batch_max: int = 200,
     ) -> None:
         self.session_factory = session_factory
