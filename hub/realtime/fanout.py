@@ -24,6 +24,8 @@ log = logging.getLogger("gridhub.realtime.fanout")
 
 #: Clients served per slice of a large fan-out before the event loop gets a turn.
 FANOUT_SLICE = 500
+#: The heartbeat visits a share of the clients every heartbeat_s / HEARTBEAT_TICKS seconds.
+HEARTBEAT_TICKS = 20
 
 
 class Channel:
@@ -343,11 +345,20 @@ class Fanout:
 
     # timers ---------------------------------------------------------------------------------------
     async def _heartbeat(self) -> None:
+        """Ping each client once per ``heartbeat_s``, spread over ``HEARTBEAT_TICKS`` ticks.
+
+        Pinging 10,000 clients at once would bring 10,000 pongs back within milliseconds and stall live
+        delivery behind them; a twentieth of the clients a tick keeps the load flat.
+        """
+        tick = 0
         while True:
-            await asyncio.sleep(self.heartbeat_s)
+            await asyncio.sleep(self.heartbeat_s / HEARTBEAT_TICKS)
+            tick = (tick + 1) % HEARTBEAT_TICKS
             now = time.monotonic()
             limit = 3 * self.heartbeat_s
             for s in list(self.sessions):
+                if hash(s) % HEARTBEAT_TICKS != tick:
+                    continue
                 if now - s.last_recv > limit:
                     s.abort(1008, "heartbeat timeout")
                 elif not s.backlogged:

@@ -6,6 +6,9 @@ delivery silently falls back to the slower queued path. This test makes that vis
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
 from tests.realtime.conftest import make_settings
@@ -50,3 +53,29 @@ async def test_sliced_fan_out_keeps_every_clients_order_and_lets_dispatches_thro
             assert got == [1, 2, 3, 4, 5]
         for c in [*clients, phone]:
             await c.close()
+
+
+async def test_heartbeat_pings_every_client_and_closes_the_silent_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import websockets
+
+    app = build_app(make_settings(tmp_path, ws_heartbeat_s=0.4))
+    async with InProcessHub(app) as hub:
+        silent = await Raw.connect(hub.url, token(2))
+        lively = await Raw.connect(hub.url, token(3))
+        pings = 0
+        for _ in range(40):  # answer every ping for ~2 s
+            try:
+                frame = json.loads(await asyncio.wait_for(lively.ws.recv(), 0.1))
+            except TimeoutError:
+                continue
+            if frame.get("type") == "ping":
+                pings += 1
+                await lively.send({"op": "pong"})
+        assert pings >= 2, "each client is pinged about once per heartbeat"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(50):
+                await asyncio.wait_for(silent.ws.recv(), 1)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        await lively.send({"op": "ping"})
+        assert (await lively.recv(2))["type"] == "pong"
+        await lively.close()
