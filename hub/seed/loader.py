@@ -137,7 +137,7 @@ async def seed_county(
             if not replace:
                 raise SeedError(
                     f"the database already holds {existing} jurisdictions; seed an empty database "
-                    "or pass replace=True to delete the existing data first"
+                    "or replace it (replace=True; `gridhub seed --replace`), which deletes the existing data first"
                 )
             say("deleting the existing county")
             await _clear(conn, is_pg)
