@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dispatch.taxonomy import load_taxonomy
+from hub import gcwatch
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gcwatch.install()
         await realtime.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"

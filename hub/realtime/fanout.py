@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
+from hub.gcwatch import FreezePolicy
 from hub.realtime.bus import EVENTS, Bus, BusUnavailable, Message, is_durable, is_transient
 from hub.realtime.pending import PendingStore, dispatch_user
 from hub.realtime.session import DISPATCH, PING_PAYLOAD, Session, channel_kind
@@ -103,6 +104,7 @@ class Fanout:
         self.sessions: set[Session] = set()
         self.channels: dict[str, Channel] = {}
         self.delivered = 0
+        self.gc_policy = FreezePolicy()
         self._tasks: list[asyncio.Task[None]] = []
         self._bg: set[asyncio.Task[Any]] = set()
         bus.sink = self.deliver
@@ -199,11 +201,16 @@ class Fanout:
     def register(self, s: Session) -> None:
         self.sessions.add(s)
         s.on_close = self.unregister
+        self.gc_policy.on_open()
 
     def unregister(self, s: Session) -> None:
+        """Forget a client (called on close and again when its handler ends: idempotent)."""
+        live = s in self.sessions
         self.sessions.discard(s)
         for channel in list(s.subs):
             self._remove(s, channel)
+        if live:
+            self.gc_policy.on_close(len(self.sessions))
 
     async def _channel(self, name: str) -> Channel:
         """The channel's state, watching it on the bus first if this hub had nobody on it."""
