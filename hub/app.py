@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await realtime.stop()
             await engine.dispose()
+            gcwatch.uninstall()
 
     app = FastAPI(title="gridhub", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

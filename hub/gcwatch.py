@@ -50,6 +50,11 @@ def install() -> None:
         gc.callbacks.append(_callback)
 
 
+def uninstall() -> None:
+    if _callback in gc.callbacks:
+        gc.callbacks.remove(_callback)
+
+
 class FreezePolicy:
     """Keep long-lived connection objects out of the full collections that would stop the hub.
 
