@@ -14,8 +14,7 @@ The app factory uses ``Realtime(settings, session_factory)``, ``await start()``,
 ``await publish(channel, type, data)`` for aggregates (``screen:``) and detections that do not go through
 the outbox.
 
-Optional settings read here (defaults in brackets): ``ws_send_timeout_s`` [10], ``ws_replay_max``
-[1000], ``dispatch_pending_max`` [1000], ``relay_lease_s`` [5].
+Its settings (``GRIDHUB_WS_*``, ``GRIDHUB_DISPATCH_*``, ``GRIDHUB_RELAY_*``) are documented in hub/settings.py.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ class Realtime:
         self.settings = settings
         self.session_factory = session_factory
         self.fast_path = fast_path
-        self.send_timeout_s = float(getattr(settings, "ws_send_timeout_s", 10.0))
+        self.send_timeout_s = settings.ws_send_timeout_s
         self._secret: str | None = None
         self.bus: Bus
         if settings.redis_url:
@@ -56,13 +55,13 @@ class Realtime:
             self.bus = RedisBus(settings.redis_url, maxlen=settings.stream_maxlen)
         else:
             self.bus = MemoryBus(maxlen=settings.stream_maxlen)
-        self.pending = PendingStore(session_factory, limit=int(getattr(settings, "dispatch_pending_max", 1000)))
+        self.pending = PendingStore(session_factory, limit=settings.dispatch_pending_max)
         self.fanout = Fanout(
             self.bus,
             self.pending,
             heartbeat_s=settings.ws_heartbeat_s,
             redeliver_s=settings.dispatch_redeliver_s,
-            replay_max=int(getattr(settings, "ws_replay_max", 1000)),
+            replay_max=settings.ws_replay_max,
         )
         self.relay: OutboxRelay | None = (
             OutboxRelay(
@@ -70,7 +69,7 @@ class Realtime:
                 session_factory,
                 self.pending,
                 poll_s=settings.relay_poll_s,
-                lease_s=float(getattr(settings, "relay_lease_s", 5.0)),
+                lease_s=settings.relay_lease_s,
             )
             if relay
             else None
