@@ -73,45 +73,20 @@ def test_demo_answers_with_demo_data(clean_env: dict[str, str], tmp_path: Path) 
     assert "demo logins" in output and DEMO_PASSWORD in output
 
 
+def gridhub(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GRIDHUB, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+
 def test_db_upgrade_and_user_add(clean_env: dict[str, str]) -> None:
-    run = subprocess.run([*GRIDHUB, "db", "upgrade"], env=clean_env, capture_output=True, text=True, timeout=60)
+    run = gridhub(clean_env, "db", "upgrade")
     assert run.returncode == 0, run.stderr
-    run = subprocess.run(
-        [*GRIDHUB, "user", "add", "zhang", "--role", "admin", "--password-stdin"],
-        env=clean_env,
-        input="Strong2026pw\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = gridhub(clean_env, "user", "add", "zhang", "--role", "admin", "--password-stdin", stdin="Strong2026pw\n")
     assert run.returncode == 2 and "jurisdiction tree is empty" in run.stderr
-    seed = subprocess.run(
-        [*GRIDHUB, "seed", "--events", "200", "--cameras", "20"],
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    seed = gridhub(clean_env, "seed", "--events", "200", "--cameras", "20")
     assert seed.returncode == 0, seed.stderr
-    weak = subprocess.run(
-        [*GRIDHUB, "user", "add", "zhang", "--role", "admin", "--password-stdin"],
-        env=clean_env,
-        input="short\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    weak = gridhub(clean_env, "user", "add", "zhang", "--role", "admin", "--password-stdin", stdin="short\n")
     assert weak.returncode == 2 and "at least 8 characters" in weak.stderr
-    ok = subprocess.run(
-        [*GRIDHUB, "user", "add", "zhang", "--role", "dispatcher", "--password-stdin"],
-        env=clean_env,
-        input="Zhang2026pw\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ok = gridhub(clean_env, "user", "add", "zhang", "--role", "dispatcher", "--password-stdin", stdin="Zhang2026pw\n")
     assert ok.returncode == 0 and "created user zhang" in ok.stdout, ok.stderr
-    again = subprocess.run(
-        [*GRIDHUB, "seed", "--events", "10"], env=clean_env, capture_output=True, text=True, timeout=60
-    )
+    again = gridhub(clean_env, "seed", "--events", "10")
     assert again.returncode == 2 and again.stderr.strip()
