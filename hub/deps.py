@@ -48,7 +48,7 @@ async def get_current_user(
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
     try:
-        claims = decode_token(credentials.credentials, secret=settings.resolved_secret_key())
+        claims = decode_token(credentials.credentials, secret=settings.signing_key)
     except InvalidToken:
         raise _unauthorized("the access token is invalid or expired") from None
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))

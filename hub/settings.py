@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -66,8 +66,12 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
-    def resolved_secret_key(self) -> str:
-        """The configured key, else one generated once and kept in ``data_dir/secret.key``."""
+    @cached_property
+    def signing_key(self) -> str:
+        """The configured key, else one generated once and kept in ``data_dir/secret.key``.
+
+        Read once per Settings object: every authenticated request needs it.
+        """
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret.key"

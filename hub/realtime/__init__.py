@@ -47,7 +47,6 @@ class Realtime:
         self.session_factory = session_factory
         self.fast_path = fast_path
         self.send_timeout_s = settings.ws_send_timeout_s
-        self._secret: str | None = None
         self.bus: Bus
         if settings.redis_url:
             from hub.realtime.bus_redis import RedisBus
@@ -83,9 +82,7 @@ class Realtime:
 
     @property
     def secret(self) -> str:
-        if self._secret is None:
-            self._secret = self.settings.resolved_secret_key()
-        return self._secret
+        return self.settings.signing_key
 
     async def start(self) -> None:
         """Connect the bus, start the outbox relay and the per-process fan-out."""

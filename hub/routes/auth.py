@@ -49,7 +49,7 @@ async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) ->
         max_failures=settings.login_max_failures,
         lockout_minutes=settings.login_lockout_minutes,
     )
-    token = issue_token(user, secret=settings.resolved_secret_key(), ttl_minutes=settings.token_ttl_minutes)
+    token = issue_token(user, secret=settings.signing_key, ttl_minutes=settings.token_ttl_minutes)
     return TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60)
 
 
