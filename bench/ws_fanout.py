@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -45,6 +44,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+from bench_process import raise_nofile  # noqa: E402
 from ws_fanout_baseline import sample_event  # noqa: E402
 
 BUCKET_MS = 0.1
@@ -801,8 +801,7 @@ def targets(cases: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, 
 
 
 async def amain(args: argparse.Namespace) -> int:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    hard = raise_nofile()
     workroot = Path(tempfile.mkdtemp(prefix="gridhub-ws-fanout-"))
     report: dict[str, Any] = {
         "benchmark": "ws_fanout",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import sys
 import time
 
+from bench_process import raise_nofile, run
 from websockets.asyncio.server import broadcast, serve
 
 CLIENTS: set = set()
@@ -99,13 +99,5 @@ if __name__ == "__main__":
     p.add_argument("--backlog", type=int, default=2048)
     p.add_argument("--uvloop", action=argparse.BooleanOptionalAction, default=True)
     ns = p.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None  # type: ignore[assignment]
-    if ns.uvloop and uvloop is not None:
-        uvloop.run(main(ns))
-    else:
-        asyncio.run(main(ns))
+    raise_nofile()
+    run(main(ns), use_uvloop=ns.uvloop)

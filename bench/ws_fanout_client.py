@@ -22,11 +22,12 @@ import asyncio
 import base64
 import json
 import os
-import resource
 import socket
 import sys
 import time
 from collections import Counter
+
+from bench_process import raise_nofile, run
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 #: Where a message's publish time is: ``"sent_ts":`` (seconds, set by the publisher) or gridhub's
@@ -39,13 +40,6 @@ APP_PING = b'{"type":"ping"}'
 PING_LEN = len(APP_PING)
 APP_PONG = '{"op":"pong"}'
 BUCKET_S = 1e-4  # histogram resolution: 0.1 ms
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def mask_frame(opcode: int, payload: bytes) -> bytes:
@@ -376,11 +370,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     ns = parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None  # type: ignore[assignment]
-    if ns.uvloop and uvloop is not None:
-        uvloop.run(main(ns))
-    else:
-        asyncio.run(main(ns))
+    run(main(ns), use_uvloop=ns.uvloop)
