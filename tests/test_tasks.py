@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import pytest
@@ -37,7 +38,7 @@ async def test_a_task_that_raises_is_restarted_logged_and_counted(caplog: pytest
     assert len(runs) == 4, runs
     assert not task.done()
     assert restarts("test-flaky") - before == 3
-    gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(runs)]
     assert gaps[0] >= 0.04 and gaps[1] >= 0.09 and gaps[2] >= 0.19, gaps  # back-off doubles
     failures = [r for r in caplog.records if "test-flaky" in r.getMessage()]
     assert len(failures) == 3 and all(r.exc_info for r in failures)  # each failure logged with its traceback

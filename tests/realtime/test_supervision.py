@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from prometheus_client import REGISTRY
 
 from hub.realtime.session import CONTROL
