@@ -19,8 +19,9 @@ from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, stats
+from hub.routes import auth, cameras, events, health, jurisdictions, media, stats, vision
 from hub.settings import Settings, get_settings
+from hub.vision import build_runner, pool_frames
 
 log = logging.getLogger("gridhub")
 
@@ -40,17 +41,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    runner = build_runner(
+        settings,
+        session_factory=session_factory,
+        taxonomy=taxonomy,
+        publish=realtime.publish,
+        notify=realtime.notify,
+        frames_for=pool_frames(lambda: getattr(app.state, "streams", None), settings.vision_detect_fps),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        if settings.vision_enabled:
+            await runner.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
         )
         try:
             yield
         finally:
+            if settings.vision_enabled:
+                await runner.stop()
             await realtime.stop()
             await engine.dispose()
             gcwatch.uninstall()
@@ -61,9 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, cameras, stats):
+    for module in (health, auth, jurisdictions, events, media, cameras, stats, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app
