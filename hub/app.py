@@ -18,8 +18,9 @@ from hub import gcwatch
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
+from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, media, stats, vision
+from hub.routes import auth, cameras, events, health, jurisdictions, media, overview, stats, vision
 from hub.settings import Settings, get_settings
 from hub.vision import build_runner, pool_frames
 
@@ -41,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    overview_feed = OverviewFeed(
+        session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
+    )
     runner = build_runner(
         settings,
         session_factory=session_factory,
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        await overview_feed.start()
         if settings.vision_enabled:
             await runner.start()
         log.info(
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if settings.vision_enabled:
                 await runner.stop()
+            await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
             gcwatch.uninstall()
@@ -74,10 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.overview_feed = overview_feed
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, media, cameras, stats, vision):
+    for module in (health, auth, jurisdictions, events, media, cameras, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app
