@@ -19,8 +19,11 @@ from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, stats
+from hub.routes import auth, cameras, events, health, jurisdictions, live, stats
 from hub.settings import Settings, get_settings
+from stream.ice import use_host_addresses
+from stream.mjpeg import MjpegFeeds
+from stream.webrtc import LiveView
 
 log = logging.getLogger("gridhub")
 
@@ -40,6 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    use_host_addresses(settings.live_ice_hosts)
+    live_view = LiveView(
+        max_per_camera=settings.live_max_viewers_per_camera,
+        max_total=settings.live_max_viewers,
+        connect_timeout_s=settings.live_connect_timeout_s,
+        ice_servers=settings.live_ice_servers,
+    )
+    mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await live_view.stop()
+            await mjpeg.stop()
             await realtime.stop()
             await engine.dispose()
             gcwatch.uninstall()
@@ -61,9 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.live = live_view
+    app.state.mjpeg = mjpeg
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, cameras, stats):
+    for module in (health, auth, jurisdictions, events, cameras, live, stats):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app
