@@ -77,7 +77,10 @@ async def online_reader(request: Request, camera: Camera) -> Any:
     pool = getattr(request.app.state, "streams", None)
     if pool is None:
         raise Unavailable(camera.id, {"state": "error", "reason": "this hub runs no camera readers"})
-    reader = pool.get(camera.id)
+    try:
+        reader = pool.get(camera.id)
+    except KeyError:  # no reader: no source, disabled, or not started here
+        raise Unavailable(camera.id, pool.status(camera.id)) from None
     deadline = time.monotonic() + request.app.state.settings.live_start_timeout_s
     while True:
         status = reader.status()

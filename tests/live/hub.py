@@ -82,6 +82,7 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
     await engine.dispose()
 
     app = create_app(settings)
+    _serve_screens_if_missing(app)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -91,9 +92,7 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         await asyncio.sleep(0.02)
     own_pool = None
     if getattr(app.state, "streams", None) is None:  # until stream/'s ReaderPool is on app.state
-        own_pool = app.state.streams = FilePool()
-        # the registry's "no source" camera: a reader that says so
-        own_pool.readers[cameras["nosource"]] = _no_source(cameras["nosource"])
+        own_pool = app.state.streams = FilePool(no_source={cameras["nosource"]})
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -105,9 +104,20 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
             await own_pool.stop()
 
 
-def _no_source(camera_id: int) -> Any:
-    from tests.live.source import FileReader
 
-    reader = FileReader(camera_id, state="no_source")
-    reader.reason = "no source URL configured"
-    return reader
+def _serve_screens_if_missing(app: Any) -> None:
+    """Until hub/routes/pages.py (screens) is on main: /static and /screens/player straight from screens/."""
+    if any(getattr(r, "path", None) == "/static" for r in app.routes):
+        return
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    import screens
+
+    root = Path(screens.__file__).resolve().parent
+    app.mount("/static", StaticFiles(directory=root / "static"), name="static")
+
+    async def player_page() -> FileResponse:
+        return FileResponse(root / "pages" / "player.html", headers={"Cache-Control": "no-cache"})
+
+    app.add_api_route("/screens/player", player_page, include_in_schema=False)

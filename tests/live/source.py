@@ -132,11 +132,19 @@ class FileReader:
 class FilePool:
     """``app.state.streams`` for the tests: one FileReader per camera id, started on first use."""
 
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, *, no_source: set[int] = frozenset(), **kw: Any) -> None:  # type: ignore[assignment]
         self.readers: dict[int, FileReader] = {}
+        self.no_source = no_source
         self.kw = kw
 
+    def status(self, camera_id: int) -> dict[str, Any]:
+        if camera_id in self.no_source:
+            return {"state": "no_source", "reason": None}
+        return self.get(camera_id).status()
+
     def get(self, camera_id: int) -> FileReader:
+        if camera_id in self.no_source:
+            raise KeyError(camera_id)
         reader = self.readers.get(camera_id)
         if reader is None:
             reader = self.readers[camera_id] = FileReader(camera_id, **self.kw)
