@@ -18,8 +18,9 @@ from hub import gcwatch
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
+from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, live, stats
+from hub.routes import auth, cameras, events, health, jurisdictions, live, overview, stats
 from hub.settings import Settings, get_settings
 from stream.ice import use_host_addresses
 from stream.mjpeg import MjpegFeeds
@@ -51,11 +52,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ice_servers=settings.live_ice_servers,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
+    overview_feed = OverviewFeed(
+        session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        await overview_feed.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
         )
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await live_view.stop()
             await mjpeg.stop()
+            await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
             gcwatch.uninstall()
@@ -76,9 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.realtime = realtime
     app.state.live = live_view
     app.state.mjpeg = mjpeg
+    app.state.overview_feed = overview_feed
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, cameras, live, stats):
+    for module in (health, auth, jurisdictions, events, cameras, live, stats, overview):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app

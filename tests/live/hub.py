@@ -104,7 +104,6 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
             await own_pool.stop()
 
 
-
 def _serve_screens_if_missing(app: Any) -> None:
     """Until hub/routes/pages.py (screens) is on main: /static and /screens/player straight from screens/."""
     if any(getattr(r, "path", None) == "/static" for r in app.routes):
