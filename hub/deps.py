@@ -86,6 +86,23 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 MediaUser = Annotated[User, Depends(get_media_user)]
 
 
+async def get_media_user(
+    db_session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[
+        str | None, Query(max_length=4096, description="The access token, for <img>/<video> tags.")
+    ] = None,
+) -> User:
+    """The bearer token, or ``?token=`` where the client is an <img> or <video> tag that cannot send headers."""
+    if credentials is None and token:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return await get_current_user(db_session, settings, credentials)
+
+
+MediaUser = Annotated[User, Depends(get_media_user)]
+
+
 class RequireRole:
     """A permission as a dependency: the current user must hold one of the roles."""
 
