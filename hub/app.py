@@ -20,7 +20,7 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, overview, stats
+from hub.routes import auth, cameras, events, health, jurisdictions, overview, pages, stats
 from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
@@ -73,4 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, jurisdictions, events, cameras, stats, overview):
         app.include_router(module.router)
     app.include_router(realtime.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     return app

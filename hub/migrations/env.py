@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import dispatch.models  # noqa: F401  (registers the tables)
 import hub.realtime.pending  # noqa: F401
+import screens.layouts  # noqa: F401
 import stream.models  # noqa: F401
 from dispatch.db import Base
 
