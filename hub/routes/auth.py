@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch import users
@@ -39,9 +39,30 @@ class MeOut(BaseModel):
     jurisdiction_level: str
 
 
-@router.post("/login", response_model=TokenOut, responses={401: {"description": "wrong credentials"}})
-async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
-    """Exchange a username and password for a bearer token (accounts lock after repeated failures)."""
+LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "wrong username or password, or the account is locked or inactive (answered alike)"},
+    429: {
+        "description": "too many login attempts from this address or for this username",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
+}
+
+
+@router.post("/login", response_model=TokenOut, responses=LOGIN_RESPONSES)
+async def login(body: LoginIn, request: Request, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
+    """Exchange a username and password for a bearer token.
+
+    Accounts lock after repeated failures; attempts are rate-limited per client address and per username
+    (429 with Retry-After). A locked, inactive or unknown account is answered exactly like a wrong password.
+    """
+    address = request.client.host if request.client else None
+    wait = await request.app.state.login_limiter.hit(address=address, username=body.username)
+    if wait is not None:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many login attempts: retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     user = await users.authenticate(
         db_session=db_session,
         username=body.username,
