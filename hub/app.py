@@ -22,6 +22,7 @@ from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
 from hub.routes import auth, cameras, events, health, jurisdictions, overview, stats
 from hub.settings import Settings, get_settings
+from hub.streams import Streams
 
 log = logging.getLogger("gridhub")
 
@@ -44,18 +45,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
+    streams = Streams(settings, session_factory, realtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
         await overview_feed.start()
+        await streams.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
         )
         try:
             yield
         finally:
+            await streams.stop()
             await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
@@ -68,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
     app.state.overview_feed = overview_feed
+    app.state.streams = streams.pool
+    app.state.streams_hub = streams
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, auth, jurisdictions, events, cameras, stats, overview):
