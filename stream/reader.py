@@ -222,6 +222,16 @@ class CameraReader:
     def video_info(self) -> VideoInfo | None:
         return self._info
 
+    @property
+    def subscribers(self) -> int:
+        """How many ``packets()`` consumers (live viewers) are attached now."""
+        return len(self._pkt_consumers)
+
+    @property
+    def decoding(self) -> bool:
+        """Whether pixels are being decoded now (someone iterates ``frames()`` or waits for a snapshot)."""
+        return self._decoder is not None
+
     def status(self) -> dict[str, Any]:
         info = self._info
         online = self._state == "online"
