@@ -10,8 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import audit
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
+from hub.auditing import address_of, record_refusal
 from hub.security import InvalidToken, decode_token
 from hub.settings import Settings
 
@@ -24,6 +26,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.session_factory() as session:
+        session.info[audit.ADDRESS_KEY] = address_of(request)  # audit rows of this request name the client
         yield session
 
 
@@ -41,6 +44,7 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def get_current_user(
+    request: Request,
     db_session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -50,10 +54,20 @@ async def get_current_user(
     try:
         claims = decode_token(credentials.credentials, secret=settings.signing_key)
     except InvalidToken:
+        await record_refusal(request, kind="auth.token_refused", detail={"reason": "invalid or expired"})
         raise _unauthorized("the access token is invalid or expired") from None
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active or user.token_generation != claims.generation:
+        reason = "unknown user" if user is None else "inactive" if not user.is_active else "revoked (logged out)"
+        await record_refusal(
+            request,
+            kind="auth.token_refused",
+            actor_id=claims.user_id,
+            actor_name=user.username if user else None,
+            detail={"reason": reason},
+        )
         raise _unauthorized("the access token is no longer valid: log in again")
+    request.state.user = user  # who a later refusal (403) is recorded against
     return user
 
 
