@@ -20,8 +20,9 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, overview, stats
+from hub.routes import auth, cameras, events, health, jurisdictions, media, overview, stats, vision
 from hub.settings import Settings, get_settings
+from hub.vision import build_runner, pool_frames
 
 log = logging.getLogger("gridhub")
 
@@ -44,18 +45,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
+    runner = build_runner(
+        settings,
+        session_factory=session_factory,
+        taxonomy=taxonomy,
+        publish=realtime.publish,
+        notify=realtime.notify,
+        frames_for=pool_frames(lambda: getattr(app.state, "streams", None), settings.vision_detect_fps),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
         await overview_feed.start()
+        if settings.vision_enabled:
+            await runner.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
         )
         try:
             yield
         finally:
+            if settings.vision_enabled:
+                await runner.stop()
             await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
@@ -68,9 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
     app.state.overview_feed = overview_feed
+    app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, cameras, stats, overview):
+    for module in (health, auth, jurisdictions, events, media, cameras, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app

@@ -75,6 +75,19 @@ class Settings(BaseSettings):
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
 
+    # Detection (vision/, DESIGN section 2).
+    vision_enabled: bool = Field(default=True, description="Run detection inside this hub (False: workers only).")
+    vision_backend: str = Field(default="fastestdet", description="fastestdet (bundled) or ultralytics.")
+    vision_model: str = Field(default="", description="Model path (.pt, .onnx, OpenVINO folder); empty: bundled.")
+    vision_camera_models: dict[int, tuple[str, str]] = Field(
+        default={}, description='Per camera backend and model, JSON: {"12": ["ultralytics", "/models/y.onnx"]}.'
+    )
+    vision_detect_fps: float = Field(default=5.0, gt=0, le=30, description="Frames a second looked at per camera.")
+    vision_motion_gating: bool = Field(default=True, description="Run the detector only where something moves.")
+    vision_lease_ttl_s: float = Field(
+        default=3.0, ge=0.5, le=60, description="Camera lease among vision workers (Redis): handover time."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -10,9 +10,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import dispatch.audit  # registers the audit tables
+import dispatch.media
 import dispatch.models  # noqa: F401
 import hub.realtime.pending  # noqa: F401
 import stream.models  # noqa: F401
+import vision.models  # noqa: F401
 from dispatch.db import Base
 
 target_metadata = Base.metadata
