@@ -51,8 +51,33 @@ async def get_current_user(
 ) -> User:
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
+    return await _user_of_token(request, credentials.credentials, db_session, settings)
+
+
+async def get_media_user(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[
+        str | None,
+        Query(max_length=4096, description="The access token, for <img>/<video> tags that cannot send headers."),
+    ] = None,
+) -> User:
+    """The user of a media route: the bearer header, or ``?token=`` (img/video tags cannot send headers).
+
+    Looked up in a session of its own, closed at once: a stream may last hours and must not hold a
+    pooled database connection meanwhile.
+    """
+    raw = credentials.credentials if credentials is not None else token
+    if not raw:
+        raise _unauthorized("log in first: Authorization: Bearer <access_token> or ?token=<access_token>")
+    async with request.app.state.session_factory() as db_session:
+        return await _user_of_token(request, raw, db_session, settings)
+
+
+async def _user_of_token(request: Request, raw: str, db_session: AsyncSession, settings: Settings) -> User:
     try:
-        claims = decode_token(credentials.credentials, secret=settings.signing_key)
+        claims = decode_token(raw, secret=settings.signing_key)
     except InvalidToken:
         await record_refusal(request, kind="auth.token_refused", detail={"reason": "invalid or expired"})
         raise _unauthorized("the access token is invalid or expired") from None
@@ -72,23 +97,6 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-async def get_media_user(
-    request: Request,
-    db_session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[
-        str | None, Query(max_length=4096, description="The access token, for <img>/<video> tags.")
-    ] = None,
-) -> User:
-    """The bearer token, or ``?token=`` where the client is an <img> or <video> tag that cannot send headers."""
-    if credentials is None and token:
-        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-    return await get_current_user(request, db_session, settings, credentials)
-
-
 MediaUser = Annotated[User, Depends(get_media_user)]
 
 
