@@ -14,7 +14,7 @@ from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut
 from dispatch.models import User
 from dispatch.schemas import Storable
 from hub.auditing import actor, record_refusal
-from hub.deps import CurrentUser, SessionDep, SettingsDep
+from hub.deps import CurrentUser, RealtimeDep, SessionDep, SettingsDep
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -65,10 +65,11 @@ async def login(body: LoginIn, request: Request, db_session: SessionDep, setting
 
 
 @router.post("/logout", status_code=204)
-async def logout(user: CurrentUser, db_session: SessionDep) -> None:
-    """Invalidate every token of the current user."""
+async def logout(user: CurrentUser, db_session: SessionDep, realtime: RealtimeDep) -> None:
+    """Invalidate every token of the current user and close their live connections on every hub."""
     await audit.record(db_session, kind="auth.logout", **actor(user), address=None, target=f"user:{user.id}")
     await users.logout(db_session=db_session, user=user)
+    await realtime.revoke_user(user.id)
 
 
 async def _record_failure(request: Request, db_session: AsyncSession, username: str, exc: Exception) -> None:
