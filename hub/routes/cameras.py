@@ -21,17 +21,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
-from dispatch import jurisdictions
+from dispatch import audit, jurisdictions
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.models import Jurisdiction, Level, User
 from dispatch.schemas import Storable
+from hub.auditing import actor
 from hub.deps import AdminUser, CurrentUser, MediaUser, SessionDep
 from hub.errors import error_body
 from stream.models import Camera
 from stream.pool import ReaderPool, entry_of
 from stream.recordings import NoRecording, RecordingStore
 from stream.registry import MAX_TAGS, camera_dict, merge_source, parse_csv
-from stream.sources import validate
+from stream.sources import redact, validate
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
@@ -214,6 +215,20 @@ async def add_camera(request: Request, body: CameraIn, user: AdminUser, db_sessi
         enabled=body.enabled,
     )
     db_session.add(camera)
+    await db_session.flush()
+    await audit.record(
+        db_session,
+        kind="camera.create",
+        **actor(user),
+        address=None,
+        target=f"camera:{camera.id}",
+        detail={
+            "name": camera.name,
+            "grid_code": grid,
+            "source_url": redact(camera.source_url),
+            "enabled": camera.enabled,
+        },
+    )
     await db_session.commit()
     await _sync_pool(request, db_session, camera)
     return camera_dict(camera, status=status_of(request, camera))
@@ -269,6 +284,15 @@ async def import_cameras(request: Request, user: AdminUser, db_session: SessionD
         )
         db_session.add(camera)
         cameras.append(camera)
+    await db_session.flush()
+    await audit.record(
+        db_session,
+        kind="camera.import",
+        **actor(user),
+        address=None,
+        target="cameras",
+        detail={"created": [c.id for c in cameras], "rejected": len(rejected)},
+    )
     await db_session.commit()
     for camera in cameras:
         await _sync_pool(request, db_session, camera)
@@ -302,6 +326,10 @@ async def update_camera(
         camera.source_url = merge_source(camera.source_url, fields["source_url"])
     if "grid_code" in fields or "lat" in fields or "lon" in fields:
         camera.grid_code = await _grid_for(db_session, user, fields.get("grid_code"), camera.lat, camera.lon)
+    changed = {k: (redact(v) if k == "source_url" and isinstance(v, str) else v) for k, v in fields.items()}
+    await audit.record(
+        db_session, kind="camera.update", **actor(user), address=None, target=f"camera:{camera.id}", detail=changed
+    )
     await db_session.commit()
     await _sync_pool(request, db_session, camera)
     return camera_dict(camera, status=status_of(request, camera))
@@ -312,6 +340,14 @@ async def delete_camera(request: Request, camera_id: CameraId, user: AdminUser, 
     """Remove a camera (admin): its reader stops; recordings stay until retention removes them."""
     camera = await visible_camera(db_session, camera_id, user)
     await db_session.delete(camera)
+    await audit.record(
+        db_session,
+        kind="camera.delete",
+        **actor(user),
+        address=None,
+        target=f"camera:{camera_id}",
+        detail={"name": camera.name, "grid_code": camera.grid_code},
+    )
     await db_session.commit()
     pool = pool_of(request)
     if isinstance(pool, ReaderPool):

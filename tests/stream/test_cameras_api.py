@@ -10,7 +10,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy import select
 
+from dispatch.audit import AuditEntry
 from tests.conftest import Api
 from tests.streams_helpers import FOOTAGE, free_port
 
@@ -86,6 +88,19 @@ async def test_crud_with_true_status_and_masked_credentials(api: Api, made: list
     assert r.status_code == 204
     assert (await api.get("admin", f"/api/v1/cameras/{cam['id']}")).status_code == 404
     made.remove(cam["id"])
+
+    # every change is in the audit trail (C1), credentials masked
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    async with app.state.session_factory() as session:
+        rows = list(
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.target == f"camera:{cam['id']}").order_by(AuditEntry.seq)
+            )
+        )
+    kinds = [r.kind for r in rows]
+    assert kinds[0] == "camera.create" and kinds[-1] == "camera.delete" and kinds.count("camera.update") == 3
+    assert all(r.actor_name == "admin" for r in rows)
+    assert "Pa55word" not in str([r.detail for r in rows])
 
 
 async def test_no_source_and_jurisdiction_scope(api: Api, made: list[int]) -> None:
