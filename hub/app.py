@@ -20,9 +20,12 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, media, overview, stats, vision
+from hub.routes import auth, cameras, events, health, jurisdictions, live, media, overview, pages, stats, vision
 from hub.settings import Settings, get_settings
 from hub.vision import build_runner, pool_frames
+from stream.ice import use_host_addresses
+from stream.mjpeg import MjpegFeeds
+from stream.webrtc import LiveView
 
 log = logging.getLogger("gridhub")
 
@@ -42,6 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    use_host_addresses(settings.live_ice_hosts)
+    live_view = LiveView(
+        max_per_camera=settings.live_max_viewers_per_camera,
+        max_total=settings.live_max_viewers,
+        connect_timeout_s=settings.live_connect_timeout_s,
+        ice_servers=settings.live_ice_servers,
+    )
+    mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
@@ -69,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if settings.vision_enabled:
                 await runner.stop()
+            await live_view.stop()
+            await mjpeg.stop()
             await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
@@ -80,11 +93,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.live = live_view
+    app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, media, cameras, stats, overview, vision):
+    for module in (health, auth, jurisdictions, events, media, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     return app
