@@ -41,6 +41,21 @@ async def test_rule_crud_by_admins(api: Api) -> None:
     assert r.status_code == 204
     assert (await api.client.delete(f"{url}/{rule['id']}", headers=api.auth("admin"))).status_code == 404
     assert (await api.get("admin", "/api/v1/cameras/999999/rules")).status_code == 404
+    # Every change is in the audit trail (C1), with who did it and to what.
+    from sqlalchemy import select
+
+    from dispatch.audit import AuditEntry
+    from hub.db import create_session_factory
+
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    target = f"camera:{camera}/rule:{rule['id']}"
+    async with create_session_factory(app.state.engine)() as db:
+        rows = list(await db.scalars(select(AuditEntry).where(AuditEntry.target == target).order_by(AuditEntry.id)))
+    assert [(r.kind, r.actor_name) for r in rows] == [
+        ("rule.create", "admin"),
+        ("rule.update", "admin"),
+        ("rule.delete", "admin"),
+    ]
 
 
 async def test_bad_rules_are_422_with_the_reason(api: Api) -> None:
