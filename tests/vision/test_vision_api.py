@@ -50,7 +50,7 @@ async def test_rule_crud_by_admins(api: Api) -> None:
     app = api.client._transport.app  # type: ignore[attr-defined]
     target = f"camera:{camera}/rule:{rule['id']}"
     async with create_session_factory(app.state.engine)() as db:
-        rows = list(await db.scalars(select(AuditEntry).where(AuditEntry.target == target).order_by(AuditEntry.id)))
+        rows = list(await db.scalars(select(AuditEntry).where(AuditEntry.target == target).order_by(AuditEntry.seq)))
     assert [(r.kind, r.actor_name) for r in rows] == [
         ("rule.create", "admin"),
         ("rule.update", "admin"),
