@@ -28,6 +28,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def packet_subscribers(reader: Any) -> int:
+    """How many packets() consumers a reader has (the test source's count, or stream/'s CameraReader's)."""
+    if hasattr(reader, "subscribers"):
+        return int(reader.subscribers)
+    return len(reader._pkt_consumers)
+
+
 @dataclass
 class LiveHub:
     url: str
@@ -35,6 +42,9 @@ class LiveHub:
     client: httpx.AsyncClient
     cameras: dict[str, int]
     tokens: dict[str, str] = field(default_factory=dict)
+
+    def subscribers(self, camera_id: int) -> int:
+        return packet_subscribers(self.app.state.streams.get(camera_id))
 
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}

@@ -73,7 +73,7 @@ async def test_webrtc_live_frames_advance(hub: LiveHub, browser: Browser) -> Non
     while hub.app.state.live.viewers:
         assert time.monotonic() < deadline, hub.app.state.live.stats()
         await asyncio.sleep(0.1)
-    assert hub.app.state.streams.get(camera).subscribers == 0
+    assert hub.subscribers(camera) == 0
 
 
 async def test_mjpeg_fallback_pictures_change(hub: LiveHub, browser: Browser) -> None:

@@ -97,7 +97,7 @@ async def leave(hub: LiveHub, peer: Peer, camera_id: int) -> None:
 
 
 def reader_subscribers(hub: LiveHub, camera_id: int) -> int:
-    return hub.app.state.streams.get(camera_id).subscribers
+    return hub.subscribers(camera_id)
 
 
 async def test_frames_arrive_decoded_and_advance(hub: LiveHub) -> None:
