@@ -20,7 +20,7 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, live, media, overview, stats, vision
+from hub.routes import auth, cameras, events, health, jurisdictions, live, media, overview, pages, stats, vision
 from hub.settings import Settings, get_settings
 from hub.vision import build_runner, pool_frames
 from stream.ice import use_host_addresses
@@ -102,4 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, jurisdictions, events, media, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     return app

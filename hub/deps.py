@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
+from hub.realtime import Realtime
 from hub.security import InvalidToken, decode_token
 from hub.settings import Settings
 
@@ -31,9 +32,15 @@ def get_taxonomy(request: Request) -> Taxonomy:
     return request.app.state.taxonomy
 
 
+def get_realtime(request: Request) -> Realtime:
+    return request.app.state.realtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 AppTaxonomy = Annotated[Taxonomy, Depends(get_taxonomy)]
+#: The realtime hub: ``await realtime.revoke_user(user.id)`` after committing an account change (C2).
+RealtimeDep = Annotated[Realtime, Depends(get_realtime)]
 
 
 def _unauthorized(message: str) -> HTTPException:

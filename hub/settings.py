@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     dispatch_pending_max: int = Field(
         default=1000, ge=1, description="Most unacknowledged dispatches sent on a (re)subscription."
     )
+    ws_account_recheck_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Re-check every /ws client's account (and token expiry) this often, besides on revocation.",
+    )
     relay_lease_s: float = Field(
         default=5.0, gt=0, le=120, description="Outbox relay leadership lease (one relay among the hubs)."
     )

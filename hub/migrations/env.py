@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import dispatch.media
 import dispatch.models  # noqa: F401
 import hub.realtime.pending  # noqa: F401
+import screens.layouts  # noqa: F401
 import stream.models  # noqa: F401
 import vision.models  # noqa: F401
 from dispatch.db import Base
