@@ -92,7 +92,6 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
     await engine.dispose()
 
     app = create_app(settings)
-    _serve_screens_if_missing(app)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -113,20 +112,3 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         if own_pool is not None:
             await own_pool.stop()
 
-
-def _serve_screens_if_missing(app: Any) -> None:
-    """Until hub/routes/pages.py (screens) is on main: /static and /screens/player straight from screens/."""
-    if any(getattr(r, "path", None) == "/static" for r in app.routes):
-        return
-    from fastapi.responses import FileResponse
-    from fastapi.staticfiles import StaticFiles
-
-    import screens
-
-    root = Path(screens.__file__).resolve().parent
-    app.mount("/static", StaticFiles(directory=root / "static"), name="static")
-
-    async def player_page() -> FileResponse:
-        return FileResponse(root / "pages" / "player.html", headers={"Cache-Control": "no-cache"})
-
-    app.add_api_route("/screens/player", player_page, include_in_schema=False)
