@@ -111,4 +111,3 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         await task
         if own_pool is not None:
             await own_pool.stop()
-
