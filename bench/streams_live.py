@@ -156,14 +156,17 @@ async def wait_online(client: httpx.AsyncClient, token: str, ids: list[int], tim
     """Each camera answers its MJPEG route 200 (its reader is online)."""
     deadline = time.monotonic() + timeout
     pending = set(ids)
+    last = ""
     while pending:
         for cid in list(pending):
             async with client.stream("GET", f"/api/v1/cameras/{cid}/live.mjpeg", params={"token": token}) as r:
                 if r.status_code == 200:
                     pending.discard(cid)
+                else:
+                    last = (await r.aread()).decode(errors="replace")
         if pending:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"cameras not online after {timeout}s: {sorted(pending)}")
+                raise RuntimeError(f"cameras not online after {timeout}s: {sorted(pending)}: {last}")
             await asyncio.sleep(0.5)
 
 
@@ -183,7 +186,7 @@ async ({camera, token, mode}) => {
         else if (p.state === 'error') { clearInterval(t); reject(new Error(JSON.stringify(p.info()))); }
       }, 5);
     });
-    return p.firstFrameMs;
+    return [p.firstFrameMs, p.timings];
   } finally {
     p.stop();
     box.remove();
@@ -368,16 +371,22 @@ async def run(trials: int = 20, wall: int = 16, window: float = 10.0, fps: int =
             page = await browser.new_page(viewport={"width": 1280, "height": 960})
             await page.goto(f"{hub_url}/screens/player")
             first: dict[str, list[float]] = {"live": [], "mjpeg": []}
+            marks: dict[str, list[float]] = {}
             for i in range(trials):
                 for mode in ("live", "mjpeg"):
-                    ms = await page.evaluate(FIRST_FRAME_JS, {"camera": ids[0], "token": token, "mode": mode})
+                    args = {"camera": ids[0], "token": token, "mode": mode}
+                    ms, timings = await page.evaluate(FIRST_FRAME_JS, args)
                     first[mode].append(float(ms))
+                    if mode == "live":
+                        for mark, at in timings.items():
+                            marks.setdefault(mark, []).append(float(at))
                     await asyncio.sleep(0.3)
                 if i == 0:
                     log(f"first frame: live {first['live'][0]} ms, mjpeg {first['mjpeg'][0]} ms")
             result["first_frame_ms"] = {
                 "webrtc": summary(first["live"]),
                 "baseline_mjpeg": summary(first["mjpeg"]),
+                "webrtc_steps_p50_ms": {mark: pct(v, 0.5) for mark, v in marks.items()},
                 "target_p95_ms": 1000,
                 "met": (pct(first["live"], 0.95) or 1e9) < 1000,
             }
