@@ -82,6 +82,19 @@ class Settings(BaseSettings):
     mjpeg_max_fps: int = Field(default=10, ge=1, le=25, description="Highest MJPEG fallback rate.")
     mjpeg_max_viewers_per_camera: int = Field(default=32, ge=1, le=1000)
 
+    # Cameras (stream/): readers, recording and lookback.
+    streams_enabled: bool = Field(
+        default=True, description="Run the camera readers (and recorders) in this hub process; one hub per camera set."
+    )
+    rtsp_transport: str = Field(default="tcp", pattern="^(tcp|udp)$", description="RTSP transport unless the URL says.")
+    stream_open_timeout_s: float = Field(default=8.0, gt=0, le=120, description="Opening a camera gives up after.")
+    stream_read_timeout_s: float = Field(default=8.0, gt=0, le=120, description="A camera silent this long is offline.")
+    stream_backoff_max_s: float = Field(default=30.0, gt=0, le=3600, description="Longest wait between reconnects.")
+    recording_enabled: bool = Field(default=True, description="Record every enabled H.264/H.265 camera continuously.")
+    recording_dir: Path | None = Field(default=None, description="Where segments go; empty: data_dir/recordings.")
+    recording_segment_s: float = Field(default=30.0, ge=2, le=600, description="Length of one recorded segment.")
+    recording_retention_hours: float = Field(default=72.0, gt=0, description="Segments older than this are deleted.")
+    recording_quota_gb: float = Field(default=50.0, gt=0, description="Oldest segments go first above this size.")
     # Detection (vision/, DESIGN section 2).
     vision_enabled: bool = Field(default=True, description="Run detection inside this hub (False: workers only).")
     vision_backend: str = Field(default="fastestdet", description="fastestdet (bundled) or ultralytics.")
@@ -119,6 +132,10 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @property
+    def resolved_recording_dir(self) -> Path:
+        return self.recording_dir or self.data_dir / "recordings"
 
 
 @lru_cache
