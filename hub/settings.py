@@ -6,8 +6,10 @@ import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.addresses import Network, parse_networks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +63,14 @@ class Settings(BaseSettings):
     relay_lease_s: float = Field(
         default=5.0, gt=0, le=120, description="Outbox relay leadership lease (one relay among the hubs)."
     )
+    # Audit trail (README "Audit trail").
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed."
+    )
+    audit_retention_days: int = Field(
+        default=180, ge=180, le=100 * 366, description="Audit rows kept at least this long (the law asks 6 months)."
+    )
+
     # Live view (stream/webrtc.py, stream/mjpeg.py).
     live_ice_hosts: list[str] = Field(
         default_factory=list,
@@ -102,6 +112,16 @@ class Settings(BaseSettings):
     vision_lease_ttl_s: float = Field(
         default=3.0, ge=0.5, le=60, description="Camera lease among vision workers (Redis): handover time."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        parse_networks(value)  # ValueError: pydantic reports it as a settings error
+        return value
+
+    @cached_property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def resolved_database_url(self) -> str:
