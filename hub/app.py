@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_total=settings.live_max_viewers,
         connect_timeout_s=settings.live_connect_timeout_s,
         ice_servers=settings.live_ice_servers,
+        resolve_mdns=settings.live_resolve_mdns,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     overview_feed = OverviewFeed(
