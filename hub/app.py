@@ -21,7 +21,21 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import audit, auth, cameras, events, health, jurisdictions, live, media, overview, pages, stats, vision
+from hub.routes import (
+    audit,
+    auth,
+    cameras,
+    events,
+    health,
+    jurisdictions,
+    live,
+    me,
+    media,
+    overview,
+    pages,
+    stats,
+    vision,
+)
 from hub.settings import Settings, get_settings
 from hub.streams import Streams
 from hub.tasks import stop as stop_tasks
@@ -111,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, audit, jurisdictions, events, media, cameras, live, stats, overview, vision):
+    for module in (health, auth, me, audit, jurisdictions, media, events, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)
