@@ -46,6 +46,9 @@ except ImportError:  # pragma: no cover
 DURABLE_PREFIXES = ("dispatch:", "detections:")
 TRANSIENT_PREFIXES = ("screen:",)
 EVENTS = "events"
+#: Hub-to-hub messages (account revocations): every hub always watches it; no client may subscribe to it
+#: (its name is outside the channel grammar of channels.py).
+CONTROL = "_control"
 
 
 def is_durable(channel: str) -> bool:
@@ -53,7 +56,7 @@ def is_durable(channel: str) -> bool:
 
 
 def is_transient(channel: str) -> bool:
-    return channel.startswith(TRANSIENT_PREFIXES)
+    return channel.startswith(TRANSIENT_PREFIXES) or channel == CONTROL
 
 
 def new_epoch() -> int:
@@ -179,6 +182,8 @@ class Bus(abc.ABC):
     def __init__(self) -> None:
         self.sink: Sink = lambda message: None
         self.on_reset: ResetHandler = lambda channel, latest: None
+        #: Called after the engine lost and regained its connection (messages may have been missed).
+        self.on_reconnect: Callable[[], None] = lambda: None
 
     async def start(self) -> None:  # noqa: B027
         pass
@@ -237,7 +242,7 @@ class MemoryBus(Bus):
         self.maxlen = maxlen
         self.rings: dict[str, _Ring] = {}
         self.transient: dict[str, Message] = {}
-        self.watched: set[str] = set()
+        self.watched: set[str] = {CONTROL}
 
     def _ring(self, channel: str) -> _Ring:
         ring = self.rings.get(channel)

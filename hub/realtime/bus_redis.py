@@ -31,7 +31,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from hub import tasks
 from hub.realtime.bus import (
+    CONTROL,
     Bus,
     BusUnavailable,
     History,
@@ -42,6 +44,7 @@ from hub.realtime.bus import (
     is_durable,
     now_ms,
 )
+from hub.tasks import supervise
 
 log = logging.getLogger("gridhub.realtime.redis")
 
@@ -125,8 +128,9 @@ class RedisBus(Bus):
         self.maxlen = maxlen
         self.prefix = prefix
         self.redis: aioredis.Redis | None = None
-        #: channel → last offset delivered to the sink (``None`` while the watch is being set up).
-        self.pos: dict[str, int | None] = {}
+        #: channel → last offset delivered to the sink (``None`` while the watch is being set up); the
+        #: control channel is always watched (subscribed on every (re)connect of the reader).
+        self.pos: dict[str, int | None] = {CONTROL: 0}
         self._pending_frames: dict[str, list[Message]] = {}
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
@@ -151,16 +155,13 @@ class RedisBus(Bus):
         self._history = self.redis.register_script(HISTORY_LUA)
         self._lead = self.redis.register_script(LEAD_LUA)
         self._release = self.redis.register_script(RELEASE_LUA)
-        self._reader = asyncio.create_task(self._read_loop(), name="gridhub-bus-reader")
+        self._reader = supervise("bus-reader", self._read_loop)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), 3)
 
     async def close(self) -> None:
         self._closing = True
-        if self._reader:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        await tasks.stop(self._reader)
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
@@ -292,7 +293,9 @@ class RedisBus(Bus):
                 if attempt:
                     log.info("bus reader reconnected; resynchronising %d channels", len(channels))
                     for channel in channels:
-                        await self._fill(channel, None)
+                        if channel != CONTROL:
+                            await self._fill(channel, None)
+                    self.on_reconnect()
                 for message in held:
                     await self._deliver(message)
                 attempt = 0
