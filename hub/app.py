@@ -22,6 +22,7 @@ from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
 from hub.routes import auth, cameras, events, health, jurisdictions, live, media, overview, pages, stats, vision
 from hub.settings import Settings, get_settings
+from hub.streams import Streams
 from hub.vision import build_runner, pool_frames
 from stream.ice import use_host_addresses
 from stream.mjpeg import MjpegFeeds
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
+    streams = Streams(settings, session_factory, realtime)
     runner = build_runner(
         settings,
         session_factory=session_factory,
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gcwatch.install()
         await realtime.start()
         await overview_feed.start()
+        await streams.start()
         if settings.vision_enabled:
             await runner.start()
         log.info(
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await runner.stop()
             await live_view.stop()
             await mjpeg.stop()
+            await streams.stop()
             await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
@@ -96,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = live_view
     app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
+    app.state.streams = streams.pool
+    app.state.streams_hub = streams
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -1,7 +1,7 @@
 """workflow truth: timeline versions, acceptance deadlines, no dangling extension requests
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-28 17:10:00
 
 - ``event_actions.version``: the event's version after each action. Existing timelines are numbered by
@@ -19,8 +19,8 @@ from alembic import op
 
 import dispatch.db
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
