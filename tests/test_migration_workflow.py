@@ -1,4 +1,4 @@
-"""Migration 0006 on data written before it (SQLite and PostgreSQL): timelines numbered, events' versions
+"""Migration 0007 on data written before it (SQLite and PostgreSQL): timelines numbered, events' versions
 matching them, pending events given their acceptance deadline (受理时限), dangling extension requests closed."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hub.migrations import upgrade
 from hub.settings import PROJECT_ROOT
 from tests.conftest import create_pg_database, drop_pg_database
 
-BEFORE = "0005"
+BEFORE = "0006"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 meta = sa.MetaData()

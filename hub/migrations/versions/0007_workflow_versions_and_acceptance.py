@@ -1,7 +1,7 @@
 """workflow truth: timeline versions, acceptance deadlines, no dangling extension requests
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-28 17:10:00
 
 - ``event_actions.version``: the event's version after each action. Existing timelines are numbered by
@@ -19,8 +19,8 @@ from alembic import op
 
 import dispatch.db
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
