@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from dispatch import passwords
 from dispatch.taxonomy import load_taxonomy
 from hub import gcwatch
+from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
@@ -23,8 +24,25 @@ from hub.logs import redact_url
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.ratelimit import Limit, LoginLimiter
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, live, media, overview, pages, stats, vision
+from hub.routes import (
+    audit,
+    auth,
+    cameras,
+    events,
+    health,
+    jurisdictions,
+    live,
+    me,
+    media,
+    overview,
+    pages,
+    stats,
+    vision,
+)
 from hub.settings import Settings, get_settings
+from hub.streams import Streams
+from hub.tasks import stop as stop_tasks
+from hub.tasks import supervise
 from hub.vision import build_runner, pool_frames
 from stream.ice import use_host_addresses
 from stream.mjpeg import MjpegFeeds
@@ -60,11 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_total=settings.live_max_viewers,
         connect_timeout_s=settings.live_connect_timeout_s,
         ice_servers=settings.live_ice_servers,
+        resolve_mdns=settings.live_resolve_mdns,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
+    streams = Streams(settings, session_factory, realtime)
     runner = build_runner(
         settings,
         session_factory=session_factory,
@@ -78,7 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
         await overview_feed.start()
+        await streams.start()
         if settings.vision_enabled:
             await runner.start()
         log.info(
@@ -93,8 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await runner.stop()
             await live_view.stop()
             await mjpeg.stop()
+            await streams.stop()
             await overview_feed.stop()
             await realtime.stop()
+            await stop_tasks(audit_task)
             await login_limiter.close()
             await engine.dispose()
             gcwatch.uninstall()
@@ -109,10 +133,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = live_view
     app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
+    app.state.streams = streams.pool
+    app.state.streams_hub = streams
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, media, cameras, live, stats, overview, vision):
+    for module in (health, auth, me, audit, jurisdictions, media, events, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)

@@ -8,8 +8,10 @@ import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.addresses import Network, parse_networks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +75,14 @@ class Settings(BaseSettings):
     relay_lease_s: float = Field(
         default=5.0, gt=0, le=120, description="Outbox relay leadership lease (one relay among the hubs)."
     )
+    # Audit trail (README "Audit trail").
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed."
+    )
+    audit_retention_days: int = Field(
+        default=180, ge=180, le=100 * 366, description="Audit rows kept at least this long (the law asks 6 months)."
+    )
+
     # Live view (stream/webrtc.py, stream/mjpeg.py).
     live_ice_hosts: list[str] = Field(
         default_factory=list,
@@ -82,6 +92,11 @@ class Settings(BaseSettings):
     live_ice_servers: list[str] = Field(
         default_factory=list, description='STUN/TURN URLs for WebRTC, e.g. ["stun:10.0.0.1:3478"]; empty: none.'
     )
+    live_resolve_mdns: bool = Field(
+        default=False,
+        description="Resolve browsers' mDNS (.local) ICE candidates by multicast (about 1 s per offer); off: "
+        "they are dropped and ICE connects peer-reflexively.",
+    )
     live_max_viewers_per_camera: int = Field(default=16, ge=1, le=1000, description="WebRTC viewers of one camera.")
     live_max_viewers: int = Field(default=100, ge=1, le=10_000, description="WebRTC viewers of one hub in all.")
     live_connect_timeout_s: float = Field(default=15.0, gt=0, le=300, description="Close a viewer not connected by.")
@@ -89,6 +104,19 @@ class Settings(BaseSettings):
     mjpeg_max_fps: int = Field(default=10, ge=1, le=25, description="Highest MJPEG fallback rate.")
     mjpeg_max_viewers_per_camera: int = Field(default=32, ge=1, le=1000)
 
+    # Cameras (stream/): readers, recording and lookback.
+    streams_enabled: bool = Field(
+        default=True, description="Run the camera readers (and recorders) in this hub process; one hub per camera set."
+    )
+    rtsp_transport: str = Field(default="tcp", pattern="^(tcp|udp)$", description="RTSP transport unless the URL says.")
+    stream_open_timeout_s: float = Field(default=8.0, gt=0, le=120, description="Opening a camera gives up after.")
+    stream_read_timeout_s: float = Field(default=8.0, gt=0, le=120, description="A camera silent this long is offline.")
+    stream_backoff_max_s: float = Field(default=30.0, gt=0, le=3600, description="Longest wait between reconnects.")
+    recording_enabled: bool = Field(default=True, description="Record every enabled H.264/H.265 camera continuously.")
+    recording_dir: Path | None = Field(default=None, description="Where segments go; empty: data_dir/recordings.")
+    recording_segment_s: float = Field(default=30.0, ge=2, le=600, description="Length of one recorded segment.")
+    recording_retention_hours: float = Field(default=72.0, gt=0, description="Segments older than this are deleted.")
+    recording_quota_gb: float = Field(default=50.0, gt=0, description="Oldest segments go first above this size.")
     # Detection (vision/, DESIGN section 2).
     vision_enabled: bool = Field(default=True, description="Run detection inside this hub (False: workers only).")
     vision_backend: str = Field(default="fastestdet", description="fastestdet (bundled) or ultralytics.")
@@ -101,6 +129,16 @@ class Settings(BaseSettings):
     vision_lease_ttl_s: float = Field(
         default=3.0, ge=0.5, le=60, description="Camera lease among vision workers (Redis): handover time."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        parse_networks(value)  # ValueError: pydantic reports it as a settings error
+        return value
+
+    @cached_property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def resolved_database_url(self) -> str:
@@ -124,6 +162,10 @@ class Settings(BaseSettings):
         if not path.exists():
             _create_private(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    @property
+    def resolved_recording_dir(self) -> Path:
+        return self.recording_dir or self.data_dir / "recordings"
 
 
 def _create_private(path: Path, content: str) -> None:

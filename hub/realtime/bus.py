@@ -46,13 +46,16 @@ except ImportError:  # pragma: no cover
 DURABLE_PREFIXES = ("dispatch:", "detections:")
 TRANSIENT_PREFIXES = ("screen:",)
 EVENTS = "events"
+CAMERAS = "cameras"
+#: Channels whose messages carry location codes and reach only subscribers of that jurisdiction.
+SCOPED = frozenset({EVENTS, CAMERAS})
 #: Hub-to-hub messages (account revocations): every hub always watches it; no client may subscribe to it
 #: (its name is outside the channel grammar of channels.py).
 CONTROL = "_control"
 
 
 def is_durable(channel: str) -> bool:
-    return channel == EVENTS or channel.startswith(DURABLE_PREFIXES)
+    return channel in SCOPED or channel.startswith(DURABLE_PREFIXES)
 
 
 def is_transient(channel: str) -> bool:
@@ -104,10 +107,11 @@ class Message:
         self.frame = frame
         self._wire: bytes | None = None
         self.text: str | None = None
-        #: For ``events``: the event's location codes, and its assignee (who sees it wherever they are).
+        #: For ``events`` and ``cameras``: the event's (camera's) location codes, and the event's assignee
+        #: (who sees it wherever they are).
         self.codes: tuple[str, ...] = ()
         self.assignee: int | None = None
-        if channel == EVENTS and isinstance(data, dict):
+        if channel in SCOPED and isinstance(data, dict):
             self.codes = tuple(
                 {
                     c: None

@@ -17,7 +17,7 @@ from typing import Any
 from hub import tasks
 from hub.gcwatch import FreezePolicy
 from hub.realtime.accounts import AccountChecker, refusal
-from hub.realtime.bus import CONTROL, EVENTS, Bus, BusUnavailable, Message, is_durable, is_transient
+from hub.realtime.bus import CONTROL, SCOPED, Bus, BusUnavailable, Message, is_durable, is_transient
 from hub.realtime.pending import PendingStore, dispatch_user
 from hub.realtime.session import DISPATCH, PING_PAYLOAD, Session, channel_kind
 from hub.tasks import supervise
@@ -60,7 +60,7 @@ class Channel:
 
     def add(self, s: Session) -> None:
         self.subs.add(s)
-        if self.name == EVENTS:
+        if self.name in SCOPED:
             if s.admin:
                 self.admins.add(s)
             else:
@@ -69,7 +69,7 @@ class Channel:
 
     def discard(self, s: Session) -> None:
         self.subs.discard(s)
-        if self.name == EVENTS:
+        if self.name in SCOPED:
             self.admins.discard(s)
             for index, key in ((self.by_code, s.jcode), (self.by_user, s.user_id)):
                 group = index.get(key)
@@ -161,7 +161,7 @@ class Fanout:
         self.spawn(self._drain(ch, targets))
 
     def _targets(self, ch: Channel, msg: Message) -> list[Session]:
-        if ch.name != EVENTS:
+        if ch.name not in SCOPED:
             return list(ch.subs)
         codes = msg.codes
         targets: list[Session] = []
@@ -310,7 +310,7 @@ class Fanout:
                     {"type": "subscribed", "channel": channel, "offset": history.latest, "epoch": history.epoch}
                 )
                 last = history.latest
-                is_events = channel == EVENTS
+                is_events = channel in SCOPED
                 if history.reset and since is not None:
                     s.send_reset(channel, history.latest)
                 else:
