@@ -82,9 +82,9 @@ async def test_mjpeg_fallback_pictures_change(hub: LiveHub, browser: Browser) ->
     camera = hub.cameras["t1"]
     page = await browser.new_page(viewport={"width": 800, "height": 620})
     try:
-        await page.goto(player_url(hub, camera, "mjpeg", fps=5))
+        await page.goto(player_url(hub, camera, "mjpeg", fps=5, transport="http"))
         first = await wait_until_playing(page)
-        assert first["mode"] == "mjpeg" and first["state"] == "playing", first
+        assert first["mode"] == "mjpeg" and first["transport"] == "http" and first["state"] == "playing", first
         await asyncio.sleep(3)
         later = await info(page)
         assert later["frames"] - first["frames"] >= 6, (first, later)  # 5 pictures a second, sampled
@@ -108,11 +108,27 @@ async def test_webrtc_that_never_starts_falls_back_to_mjpeg(hub: LiveHub, browse
         await page.wait_for_function("window.player.frames > 2", timeout=10_000)
         state = await info(page)
         assert state["mode"] == "mjpeg" and state["error"]["type"] == "startup_timeout", state
+        assert state["transport"] == "ws", state
         label = await page.text_content(".tile .label")
         assert "startup_timeout" in label
         await page.screenshot(path=str(artifacts_dir() / "fallback_after_startup_timeout.png"))
     finally:
         await context.close()
+
+
+async def test_a_wall_of_eight_mjpeg_tiles_all_play(hub: LiveHub, browser: Browser) -> None:
+    """Over WebSockets every tile of a wall plays (an <img> multipart wall stops at the browser's six
+    connections per host)."""
+    ids = ",".join(str(hub.cameras[k]) for k in ("t1", "t1b") * 4)
+    page = await browser.new_page(viewport={"width": 1000, "height": 600})
+    try:
+        await page.goto(f"{hub.url}/screens/player?camera={ids}&mode=mjpeg&fps=5#token={hub.tokens['t1_dispatcher']}")
+        await page.wait_for_function("window.players.length === 8 && window.players.every((p) => p.frames > 2)")
+        states = await page.evaluate("window.players.map((p) => [p.state, p.transport])")
+        assert states == [["playing", "ws"]] * 8, states
+        await page.screenshot(path=str(artifacts_dir() / "mjpeg_wall_ws.png"))
+    finally:
+        await page.close()
 
 
 async def test_offline_camera_reports_a_typed_error(hub: LiveHub, browser: Browser) -> None:
@@ -123,5 +139,10 @@ async def test_offline_camera_reports_a_typed_error(hub: LiveHub, browser: Brows
         state = await info(page)
         assert state["error"]["type"] == "http" and state["error"]["status"] == 503, state
         assert state["error"]["code"] == "camera_unavailable"
+        await page.goto(player_url(hub, hub.cameras["nosource"], "mjpeg"))  # the WebSocket says why too
+        await page.wait_for_function("window.player && window.player.state === 'error'", timeout=10_000)
+        state = await info(page)
+        assert state["error"]["status"] == 503 and state["error"]["code"] == "camera_unavailable", state
+        assert "no_source" in state["error"]["message"], state
     finally:
         await page.close()
