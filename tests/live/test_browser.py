@@ -1,5 +1,6 @@
 """The player in real headless Chromium against a real hub: WebRTC live frames advance, the MJPEG fallback
-(forced, and after a WebRTC startup failure) shows changing pictures, and closing the page frees the viewer.
+(forced, and after a WebRTC startup failure) shows changing pictures, closing the page frees the viewer,
+and lookback plays a recorded segment from a given second.
 
 Screenshots go to test-artifacts/live/ (or $GRIDHUB_ARTIFACTS/live/).
 """
@@ -19,7 +20,7 @@ from tests.live.hub import LiveHub, live_hub
 
 @pytest.fixture(scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHub]:
-    async with live_hub(tmp_path_factory.mktemp("live-browser")) as h:
+    async with live_hub(tmp_path_factory.mktemp("live-browser"), recording_segment_s=4) as h:
         await h.login("t1_dispatcher")
         yield h
 
@@ -146,3 +147,47 @@ async def test_offline_camera_reports_a_typed_error(hub: LiveHub, browser: Brows
         assert "no_source" in state["error"]["message"], state
     finally:
         await page.close()
+
+
+async def test_lookback_plays_a_recorded_segment_from_a_given_second(hub: LiveHub, browser: Browser) -> None:
+    """The recorder writes segments of the camera; the player lists them around t and plays the one that
+    covers t from that second on (视频回看)."""
+    camera = hub.cameras["t1b"]
+    auth = hub.auth("t1_dispatcher")
+    deadline = time.monotonic() + 40
+    while True:  # a finished segment of at least 3 s
+        r = await hub.client.get(f"/api/v1/cameras/{camera}/recordings", headers=auth)
+        assert r.status_code == 200, r.text
+        done = [it for it in r.json()["items"] if it.get("complete", True)]
+        done = [it for it in done if _seconds(it["end"]) - _seconds(it["start"]) >= 3]
+        if done:
+            break
+        assert time.monotonic() < deadline, r.json()
+        await asyncio.sleep(0.5)
+    segment = done[0]
+    offset = 1.5
+    t = _seconds(segment["start"]) + offset
+    page = await browser.new_page(viewport={"width": 800, "height": 620})
+    try:
+        await page.goto(player_url(hub, camera, "lookback", t=f"{t:.3f}"))
+        first = await wait_until_playing(page)
+        assert first["mode"] == "lookback", first
+        start_time = await page.evaluate("window.player.media.currentTime")
+        assert offset - 0.6 <= start_time <= offset + 1.5, start_time  # from the given second, not from 0
+        seg = await page.evaluate("window.player.segment")
+        assert seg["url"] == segment["url"] and abs(seg["offset"] - offset) < 0.01
+        f0 = (await info(page))["frames"]
+        await asyncio.sleep(1.0)
+        later = await info(page)
+        now_time = await page.evaluate("window.player.media.currentTime")
+        assert later["frames"] > f0 or later["state"] == "ended", (f0, later)
+        assert now_time > start_time, (start_time, now_time)
+        await page.screenshot(path=str(artifacts_dir() / "lookback.png"))
+    finally:
+        await page.close()
+
+
+def _seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
