@@ -15,14 +15,31 @@ from fastapi import FastAPI
 
 from dispatch.taxonomy import load_taxonomy
 from hub import gcwatch
+from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, live, me, media, overview, pages, stats, vision
+from hub.routes import (
+    audit,
+    auth,
+    cameras,
+    events,
+    health,
+    jurisdictions,
+    live,
+    me,
+    media,
+    overview,
+    pages,
+    stats,
+    vision,
+)
 from hub.settings import Settings, get_settings
 from hub.streams import Streams
+from hub.tasks import stop as stop_tasks
+from hub.tasks import supervise
 from hub.vision import build_runner, pool_frames
 from stream.ice import use_host_addresses
 from stream.mjpeg import MjpegFeeds
@@ -72,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
         await overview_feed.start()
         await streams.start()
         if settings.vision_enabled:
@@ -89,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await streams.stop()
             await overview_feed.stop()
             await realtime.stop()
+            await stop_tasks(audit_task)
             await engine.dispose()
             gcwatch.uninstall()
 
@@ -106,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, me, jurisdictions, media, events, cameras, live, stats, overview, vision):
+    for module in (health, auth, me, audit, jurisdictions, media, events, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)

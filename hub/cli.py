@@ -80,12 +80,24 @@ async def _seed(settings: Settings, events: int, cameras: int, replace: bool) ->
     print(report)
 
 
+async def _demo_footage(settings: Settings) -> list[int]:
+    from hub.db import create_engine
+    from hub.seed.footage import attach_demo_footage
+
+    engine = create_engine(settings)
+    try:
+        return await attach_demo_footage(engine)
+    finally:
+        await engine.dispose()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
     _migrate(settings)
     if asyncio.run(_is_empty(settings)):
         print(f"seeding the demo county ({DEMO_EVENTS} events over the past year, {DEMO_CAMERAS} cameras)…")
         asyncio.run(_seed(settings, DEMO_EVENTS, DEMO_CAMERAS, replace=False))
+    live_cameras = asyncio.run(_demo_footage(settings))
     from hub.seed import DEMO_LOGINS, DEMO_PASSWORD
 
     base = f"http://{args.host}:{args.port}"
@@ -94,6 +106,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  health            {base}/healthz")
     print(f"  events (pending)  {base}/api/v1/events?view=pending   (after login)")
     print(f"  live push         ws://{args.host}:{args.port}/ws?token=…")
+    if live_cameras:
+        ids = ",".join(str(i) for i in live_cameras)
+        print(f"  live cameras      {base}/screens/player?camera={ids}   (the bundled footage, looped)")
     print(f"\n demo logins (password {DEMO_PASSWORD}):")
     for login in DEMO_LOGINS:
         print(f"  {login.username:<24} {login.role:<11} {login.jurisdiction}  {login.purpose}")
