@@ -3,7 +3,7 @@
 One argon2 check takes about 0.1–0.3 s of a core (its parameters ask for 4 lanes, run as threads). The event
 loop must never run one: use ``verify_password_async`` and ``hash_password_async``, which run in worker
 threads (argon2 releases the GIL), at most ``configure(concurrency)`` at a time; the others wait their turn
-without blocking it. The workers run at a lower scheduling priority (nice +``WORKER_NICE``, inherited by
+without blocking it. The workers run at a lower scheduling priority (nice ``WORKER_NICE``, the lowest, inherited by
 argon2's own lane threads), so on a busy machine the event loop and its WebSockets come first.
 """
 
@@ -27,7 +27,7 @@ _hasher = PasswordHasher()
 MIN_LENGTH = 8
 
 #: How much lower than the event loop the argon2 workers are scheduled (Linux: per thread).
-WORKER_NICE = 10
+WORKER_NICE = 19
 
 #: At most this many argon2 computations at once per event loop (``configure`` sets it from the settings).
 _concurrency = 2
