@@ -20,7 +20,7 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, live, media, overview, pages, stats, vision
+from hub.routes import auth, cameras, events, health, jurisdictions, live, me, media, overview, pages, stats, vision
 from hub.settings import Settings, get_settings
 from hub.streams import Streams
 from hub.vision import build_runner, pool_frames
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_total=settings.live_max_viewers,
         connect_timeout_s=settings.live_connect_timeout_s,
         ice_servers=settings.live_ice_servers,
+        resolve_mdns=settings.live_resolve_mdns,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     overview_feed = OverviewFeed(
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, media, cameras, live, stats, overview, vision):
+    for module in (health, auth, me, jurisdictions, media, events, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     live_ice_servers: list[str] = Field(
         default_factory=list, description='STUN/TURN URLs for WebRTC, e.g. ["stun:10.0.0.1:3478"]; empty: none.'
     )
+    live_resolve_mdns: bool = Field(
+        default=False,
+        description="Resolve browsers' mDNS (.local) ICE candidates by multicast (about 1 s per offer); off: "
+        "they are dropped and ICE connects peer-reflexively.",
+    )
     live_max_viewers_per_camera: int = Field(default=16, ge=1, le=1000, description="WebRTC viewers of one camera.")
     live_max_viewers: int = Field(default=100, ge=1, le=10_000, description="WebRTC viewers of one hub in all.")
     live_connect_timeout_s: float = Field(default=15.0, gt=0, le=300, description="Close a viewer not connected by.")
