@@ -77,12 +77,13 @@ async def site(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
 
 def start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    log = open(Path(env["GRIDHUB_DATA_DIR"]) / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "worker", "vision", "--worker-id", name],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -133,7 +134,12 @@ async def test_workers_share_cameras_and_a_killed_worker_hands_them_over(site: d
             counts = [len(await processed(bus, c)) for c in range(1, CAMERAS + 1)]
             return min(counts) >= 3
 
-        await wait_for(all_processing, 60, "every camera to be processed")
+        try:
+            await wait_for(all_processing, 60, "every camera to be processed")
+        except AssertionError:
+            logs = {n: (Path(site["env"]["GRIDHUB_DATA_DIR"]) / f"{n}.log").read_text()[-3000:] for n in ("wA", "wB")}
+            counts = [len(await processed(bus, c)) for c in range(1, CAMERAS + 1)]
+            raise AssertionError(f"frames per camera {counts}; worker logs: {logs}") from None
         a.send_signal(signal.SIGKILL)
         a.wait()
         killed_at = time.time()
