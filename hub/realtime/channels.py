@@ -82,12 +82,12 @@ async def camera_visible(session_factory: Any, claims: TokenClaims, channel: str
         from dispatch.models import Jurisdiction
         from stream.models import Camera
 
-        async with session_factory() as db_session:
-            path = await db_session.scalar(
-                select(Jurisdiction.path)
-                .join(Camera, Camera.grid_code == Jurisdiction.code)
-                .where(Camera.id == camera_id)
-            )
+        query = select(Jurisdiction.path).join(Camera, Camera.grid_code == Jurisdiction.code)
+        try:
+            async with session_factory() as db_session:
+                path = await db_session.scalar(query.where(Camera.id == camera_id))
+        except Exception as exc:  # the database is away: refuse now, the client retries
+            raise ChannelError("unavailable", f"cannot check camera {camera_id} now; retry later") from exc
         if len(_CAMERA_PATHS) > 100_000:
             _CAMERA_PATHS.clear()
         _CAMERA_PATHS[camera_id] = cached = (path, now)
