@@ -227,17 +227,22 @@ class EventReporter:
             return
         if path is None or not Path(path).is_file():
             return
-        async with self.session_factory() as db_session:
-            await media.store(
-                db_session,
-                data_dir=self.data_dir,
-                event_id=event_id,
-                kind="clip",
-                content_type="video/mp4",
-                source=Path(path),
-                created_by=actor_id,
-            )
-            await db_session.commit()
+        try:
+            async with self.session_factory() as db_session:
+                await media.store(
+                    db_session,
+                    data_dir=self.data_dir,
+                    event_id=event_id,
+                    kind="clip",
+                    content_type="video/mp4",
+                    source=Path(path),
+                    created_by=actor_id,
+                )
+                await db_session.commit()
+        finally:  # the recorder hands over a new file in a temporary folder: ours to delete
+            Path(path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                Path(path).parent.rmdir()
         self.notify()
 
 
