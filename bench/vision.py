@@ -322,7 +322,8 @@ def main() -> None:
     report["jpeg_roundtrip_ms"] = decode["ms_mean"]
     if not args.quick:
         try:
-            with tempfile.TemporaryDirectory() as tmp:
+            # ultralytics prints progress on stdout: this report is the only thing printed there.
+            with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
                 report["yolo11n"] = yolo_backends(sample, Path(tmp))
         except ImportError as exc:
             report["yolo11n"] = {"skipped": f"ultralytics extra not installed ({exc})"}
