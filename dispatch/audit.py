@@ -306,7 +306,9 @@ async def prune(db_session: AsyncSession, *, before: datetime, max_rows: int = 1
     The rows go oldest first (a prefix of the chain); the head's anchor moves to the last deleted row and an
     ``audit.prune`` row in the chain records that anchor. Commits; returns how many rows went.
     """
-    table = AuditEntry.__table__
+    table, head_table = AuditEntry.__table__, AuditHead.__table__
+    # Lock the head first: two hubs pruning at once take turns (the second finds nothing left to do).
+    await db_session.execute(update(head_table).where(head_table.c.id == 1).values(base_seq=head_table.c.base_seq))
     top = await head(db_session)
     first_young = await db_session.scalar(
         select(table.c.seq).where(table.c.seq > top.base_seq, table.c.at >= before).order_by(table.c.seq).limit(1)
@@ -330,7 +332,7 @@ async def prune(db_session: AsyncSession, *, before: datetime, max_rows: int = 1
     )
     await db_session.execute(delete(table).where(table.c.seq <= through))
     await db_session.execute(
-        update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1).values(base_seq=through, base_hash=anchor_hash)
+        update(head_table).where(head_table.c.id == 1).values(base_seq=through, base_hash=anchor_hash)
     )
     await db_session.commit()
     return count
