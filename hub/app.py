@@ -18,6 +18,7 @@ from hub import gcwatch
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
+from hub.openapi import document_common_errors
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
 from hub.routes import auth, cameras, events, health, jurisdictions, overview, stats
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, jurisdictions, events, cameras, stats, overview):
         app.include_router(module.router)
     app.include_router(realtime.router)
+    document_common_errors(app)
     return app

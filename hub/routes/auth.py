@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dispatch import users
 from dispatch.schemas import Storable
 from hub.deps import CurrentUser, SessionDep, SettingsDep
+from hub.openapi import errors
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -39,7 +40,11 @@ class MeOut(BaseModel):
     jurisdiction_level: str
 
 
-@router.post("/login", response_model=TokenOut, responses={401: {"description": "wrong credentials"}})
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses=errors(s401="Wrong username or password.", s423="The account is locked after too many failed logins."),
+)
 async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
     """Exchange a username and password for a bearer token (accounts lock after repeated failures)."""
     user = await users.authenticate(

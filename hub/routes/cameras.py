@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from dispatch import jurisdictions
-from dispatch.errors import InvalidInput
+from dispatch.errors import NotFound, Unsuitable
 from dispatch.models import Jurisdiction, Level
 from dispatch.schemas import Storable
 from hub.deps import AdminUser, CurrentUser, SessionDep
+from hub.openapi import errors
 from stream.models import Camera
 from stream.registry import camera_dict
 
@@ -58,13 +59,16 @@ async def list_cameras(
     return CameraPage(items=[camera_dict(c) for c in rows], total=int(total or 0))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(409))
 async def add_camera(body: CameraIn, user: AdminUser, db_session: SessionDep) -> dict[str, Any]:
     """Register a camera (admin); its grid is found from its position when not given."""
     if body.grid_code:
-        grid = await jurisdictions.get_jurisdiction(db_session=db_session, code=body.grid_code)
+        try:
+            grid = await jurisdictions.get_jurisdiction(db_session=db_session, code=body.grid_code)
+        except NotFound:
+            raise Unsuitable(f"{body.grid_code!r} is not a grid", field="grid_code") from None
         if grid.level != Level.GRID.value:
-            raise InvalidInput(f"{body.grid_code!r} is not a grid", field="grid_code")
+            raise Unsuitable(f"{body.grid_code!r} is not a grid", field="grid_code")
     else:
         grid = await jurisdictions.locate_grid(db_session=db_session, lat=body.lat, lon=body.lon)
     camera = Camera(name=body.name, lat=body.lat, lon=body.lon, source_url=body.source_url, grid_code=grid.code)
