@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
+from hub.realtime import Realtime
 from hub.security import InvalidToken, decode_token
 from hub.settings import Settings
 
@@ -31,9 +32,15 @@ def get_taxonomy(request: Request) -> Taxonomy:
     return request.app.state.taxonomy
 
 
+def get_realtime(request: Request) -> Realtime:
+    return request.app.state.realtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 AppTaxonomy = Annotated[Taxonomy, Depends(get_taxonomy)]
+#: The realtime hub: ``await realtime.revoke_user(user.id)`` after committing an account change (C2).
+RealtimeDep = Annotated[Realtime, Depends(get_realtime)]
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -47,8 +54,33 @@ async def get_current_user(
 ) -> User:
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
+    return await _user_of_token(credentials.credentials, db_session, settings)
+
+
+async def get_media_user(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[
+        str | None,
+        Query(max_length=4096, description="The access token, for <img>/<video> tags that cannot send headers."),
+    ] = None,
+) -> User:
+    """The user of a media route: the bearer header, or ``?token=`` (img/video tags cannot send headers).
+
+    Looked up in a session of its own, closed at once: a stream may last hours and must not hold a
+    pooled database connection meanwhile.
+    """
+    raw = credentials.credentials if credentials is not None else token
+    if not raw:
+        raise _unauthorized("log in first: Authorization: Bearer <access_token> or ?token=<access_token>")
+    async with request.app.state.session_factory() as db_session:
+        return await _user_of_token(raw, db_session, settings)
+
+
+async def _user_of_token(raw: str, db_session: AsyncSession, settings: Settings) -> User:
     try:
-        claims = decode_token(credentials.credentials, secret=settings.signing_key)
+        claims = decode_token(raw, secret=settings.signing_key)
     except InvalidToken:
         raise _unauthorized("the access token is invalid or expired") from None
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))
@@ -58,6 +90,24 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+MediaUser = Annotated[User, Depends(get_media_user)]
+
+
+async def get_media_user(
+    db_session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[
+        str | None, Query(max_length=4096, description="The access token, for <img>/<video> tags.")
+    ] = None,
+) -> User:
+    """The bearer token, or ``?token=`` where the client is an <img> or <video> tag that cannot send headers."""
+    if credentials is None and token:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return await get_current_user(db_session, settings, credentials)
+
+
+MediaUser = Annotated[User, Depends(get_media_user)]
 
 
 class RequireRole:

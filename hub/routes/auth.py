@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch import users
 from dispatch.schemas import Storable
-from hub.deps import CurrentUser, SessionDep, SettingsDep
+from hub.deps import CurrentUser, RealtimeDep, SessionDep, SettingsDep
 from hub.openapi import errors
 from hub.security import issue_token
 
@@ -59,9 +59,10 @@ async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) ->
 
 
 @router.post("/logout", status_code=204)
-async def logout(user: CurrentUser, db_session: SessionDep) -> None:
-    """Invalidate every token of the current user."""
+async def logout(user: CurrentUser, db_session: SessionDep, realtime: RealtimeDep) -> None:
+    """Invalidate every token of the current user and close their live connections on every hub."""
     await users.logout(db_session=db_session, user=user)
+    await realtime.revoke_user(user.id)
 
 
 @router.get("/me", response_model=MeOut)
