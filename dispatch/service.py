@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import jurisdictions
+from dispatch import audit, jurisdictions
 from dispatch.db import utcnow
 from dispatch.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion, Unsuitable
 from dispatch.models import (
@@ -183,6 +183,7 @@ async def report_event(*, db_session: AsyncSession, taxonomy: Taxonomy, actor: U
     db_session.add(event)
     await db_session.flush()
     _record(db_session, event, Action.REPORT.value, actor, None, Change(), note=data.description[:200])
+    await _audit(db_session, event, Action.REPORT.value, actor, None)
     await db_session.commit()
     return event
 
@@ -255,6 +256,7 @@ async def apply_action(
     if body.attachments:
         event.attachments = [*event.attachments, *(a.model_dump() for a in body.attachments)]
     _record(db_session, event, action.value, actor, from_state, change, note=body.note)
+    await _audit(db_session, event, action.value, actor, from_state)
     try:
         await db_session.commit()
     except StaleDataError:
@@ -295,6 +297,19 @@ def _record(
     for user_id, message_type in change.dispatch_to.items():
         db_session.add(OutboxMessage(channel=f"dispatch:{user_id}", type=message_type, data=message))
     db_session.add(OutboxMessage(channel="events", type=f"event.{action}", data=message))
+
+
+async def _audit(db_session: AsyncSession, event: Event, action: str, actor: User, from_state: str | None) -> None:
+    """The audit row of a workflow step, committed with it (dispatch/audit.py)."""
+    await audit.record(
+        db_session,
+        kind=f"event.{action}",
+        actor_id=actor.id,
+        actor_name=actor.username,
+        address=None,  # the hub put the client's address on the session
+        target=f"event:{event.id}",
+        detail={"from": from_state, "to": event.state},
+    )
 
 
 # ---------------------------------------------------------------------------------------------- effects

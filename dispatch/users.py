@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import jurisdictions
 from dispatch.db import utcnow
-from dispatch.errors import AccountLocked, AuthenticationFailed, Conflict, InvalidInput
+from dispatch.errors import AccountLocked, AuthenticationFailed, Conflict, InvalidInput, LockedOut
 from dispatch.models import Role, User
 from dispatch.passwords import check_complexity, hash_password, verify_password
 
@@ -67,10 +67,11 @@ async def authenticate(
         )
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
-        if user.failed_logins >= max_failures:
+        locked = user.failed_logins >= max_failures
+        if locked:
             user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
         await db_session.commit()
-        raise AuthenticationFailed("wrong username or password")
+        raise (LockedOut if locked else AuthenticationFailed)("wrong username or password")
     if user.failed_logins or user.locked_until:
         user.failed_logins, user.locked_until = 0, None
         await db_session.commit()

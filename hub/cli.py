@@ -1,4 +1,4 @@
-"""The ``gridhub`` command line (DESIGN section 9): demo, serve, db upgrade, user add, seed."""
+"""The ``gridhub`` command line (DESIGN section 9): demo, serve, db upgrade, user add, seed, audit verify."""
 
 from __future__ import annotations
 
@@ -159,6 +159,61 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    from hub.detect import detect
+    from vision.detectors import ModelError
+
+    try:
+        asyncio.run(
+            detect(
+                args.source,
+                backend=args.backend,
+                model=args.model,
+                fps=args.fps,
+                max_frames=args.max_frames,
+                min_score=args.min_score,
+                settings=get_settings(),
+            )
+        )
+    except (ModelError, ValueError, RuntimeError) as exc:
+        print(f"gridhub: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    return 0
+
+
+def cmd_worker_vision(args: argparse.Namespace) -> int:
+    from hub.worker import run_vision_worker
+
+    asyncio.run(run_vision_worker(get_settings(), worker_id=args.worker_id))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Walk the audit chain; exit 0 with a summary when intact, 1 naming the first bad row otherwise."""
+    from dispatch import audit
+    from hub.db import create_engine, create_session_factory
+
+    async def run() -> audit.Verdict:
+        engine = create_engine(get_settings())
+        try:
+            async with create_session_factory(engine)() as session:
+                return await audit.verify(session, batch_size=args.batch_size)
+        finally:
+            await engine.dispose()
+
+    verdict = asyncio.run(run())
+    head = f"head seq {verdict.head_seq} hash {verdict.head_hash}"
+    if not verdict.ok:
+        print(f"audit trail BROKEN at row {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
+        print(f"({verdict.rows} rows verified before it; {head})", file=sys.stderr)
+        return 1
+    span = f"rows {verdict.first_seq}..{verdict.last_seq}" if verdict.rows else "no rows"
+    print(f"audit trail intact: {verdict.rows} rows ({span}); {head}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridhub", description="Command-centre hub for grassroots governance.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--cameras", type=int, default=2800)
     seed.add_argument("--replace", action="store_true", help="delete seeded data first")
     seed.set_defaults(func=cmd_seed)
+
+    detect = sub.add_parser("detect", help="run a detector over an image, video file, stream URL or camera id")
+    detect.add_argument("source", help="image or video file, rtsp://… URL, or a camera id")
+    detect.add_argument("--backend", default="fastestdet", choices=["fastestdet", "ultralytics"])
+    detect.add_argument("--model", default=None, help="model path (.pt, .onnx, OpenVINO folder); default: bundled")
+    detect.add_argument("--fps", type=float, default=5.0, help="frames a second from a stream or camera")
+    detect.add_argument("--max-frames", type=int, default=None)
+    detect.add_argument("--min-score", type=float, default=None)
+    detect.set_defaults(func=cmd_detect)
+
+    worker = sub.add_parser("worker", help="background workers")
+    worker_sub = worker.add_subparsers(dest="worker_command", required=True)
+    vision_worker = worker_sub.add_parser("vision", help="a detection worker taking cameras from the shared pool")
+    vision_worker.add_argument("--worker-id", default=None)
+    vision_worker.set_defaults(func=cmd_worker_vision)
+
+    audit_cmd = sub.add_parser("audit", help="the security audit trail")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain; prints the head hash to keep elsewhere")
+    verify.add_argument("--batch-size", type=int, default=5000, help="rows read per query")
+    verify.set_defaults(func=cmd_audit_verify)
     return parser
 
 

@@ -10,8 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import audit
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
+from hub.auditing import address_of, record_refusal
 from hub.realtime import Realtime
 from hub.security import InvalidToken, decode_token
 from hub.settings import Settings
@@ -25,6 +27,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.session_factory() as session:
+        session.info[audit.ADDRESS_KEY] = address_of(request)  # audit rows of this request name the client
         yield session
 
 
@@ -48,13 +51,14 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def get_current_user(
+    request: Request,
     db_session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
-    return await _user_of_token(credentials.credentials, db_session, settings)
+    return await _user_of_token(request, credentials.credentials, db_session, settings)
 
 
 async def get_media_user(
@@ -75,38 +79,31 @@ async def get_media_user(
     if not raw:
         raise _unauthorized("log in first: Authorization: Bearer <access_token> or ?token=<access_token>")
     async with request.app.state.session_factory() as db_session:
-        return await _user_of_token(raw, db_session, settings)
+        return await _user_of_token(request, raw, db_session, settings)
 
 
-async def _user_of_token(raw: str, db_session: AsyncSession, settings: Settings) -> User:
+async def _user_of_token(request: Request, raw: str, db_session: AsyncSession, settings: Settings) -> User:
     try:
         claims = decode_token(raw, secret=settings.signing_key)
     except InvalidToken:
+        await record_refusal(request, kind="auth.token_refused", detail={"reason": "invalid or expired"})
         raise _unauthorized("the access token is invalid or expired") from None
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active or user.token_generation != claims.generation:
+        reason = "unknown user" if user is None else "inactive" if not user.is_active else "revoked (logged out)"
+        await record_refusal(
+            request,
+            kind="auth.token_refused",
+            actor_id=claims.user_id,
+            actor_name=user.username if user else None,
+            detail={"reason": reason},
+        )
         raise _unauthorized("the access token is no longer valid: log in again")
+    request.state.user = user  # who a later refusal (403) is recorded against
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-MediaUser = Annotated[User, Depends(get_media_user)]
-
-
-async def get_media_user(
-    db_session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[
-        str | None, Query(max_length=4096, description="The access token, for <img>/<video> tags.")
-    ] = None,
-) -> User:
-    """The bearer token, or ``?token=`` where the client is an <img> or <video> tag that cannot send headers."""
-    if credentials is None and token:
-        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-    return await get_current_user(db_session, settings, credentials)
-
-
 MediaUser = Annotated[User, Depends(get_media_user)]
 
 

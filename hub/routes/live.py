@@ -26,6 +26,7 @@ from stream.webrtc import LiveError, LiveView, TooManyViewers
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["live"])
 
+FRESH_S = 1.0  # the latest decoded picture starts an MJPEG stream only if it is this recent
 CameraId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ERROR = {
     "application/json": {
@@ -194,7 +195,10 @@ async def live_mjpeg(
         return _unavailable(exc)
     fps = min(fps, request.app.state.settings.mjpeg_max_fps)
     quality = round(quality, -1) if quality >= 15 else 10  # shared feeds: quality in steps of 10
-    body = feeds.stream(camera.id, fps, quality, lambda: reader.frames(fps), reader.latest_frame())
+    latest = reader.latest_frame()
+    if latest is not None and time.time() - latest.ts > FRESH_S:  # decoding was idle: an old picture misleads
+        latest = None
+    body = feeds.stream(camera.id, fps, quality, lambda: reader.frames(fps), latest)
     return StreamingResponse(
         body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )

@@ -59,6 +59,7 @@ export class Player extends EventTarget {
     const gen = ++this._gen;
     this.error = null;
     this._startedAt = performance.now();
+    this.timings = {};
     window.addEventListener("pagehide", this._onPageHide);
     try {
       if (this.opts.mode === "lookback") await this._lookback(gen);
@@ -96,6 +97,7 @@ export class Player extends EventTarget {
       error: this.error ? this.error.toJSON() : null,
       frames: this.frames,
       firstFrameMs: this.firstFrameMs,
+      timings: this.timings,
       sessionId: this.sessionId,
     };
   }
@@ -137,7 +139,12 @@ export class Player extends EventTarget {
     this._set("error");
   }
 
+  _mark(name) {
+    if (this.timings && !(name in this.timings)) this.timings[name] = Math.round(performance.now() - this._clickAt());
+  }
+
   _frame() {
+    this._mark("frame");
     this.frames++;
     this._lastFrameAt = performance.now();
     if (this.firstFrameMs === null) this.firstFrameMs = Math.round(this._lastFrameAt - this._clickAt());
@@ -232,11 +239,13 @@ export class Player extends EventTarget {
       if (transceiver.setCodecPreferences) transceiver.setCodecPreferences(h264);
     }
     pc.ontrack = (e) => {
+      this._mark("track");
       video.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
       video.play().catch(() => {});
     };
     pc.onconnectionstatechange = () => {
       if (gen !== this._gen) return;
+      this._mark(pc.connectionState);
       if (pc.connectionState === "failed") this._fail(new PlayerError("ice_failed", "the connection to the hub failed (ICE)"));
     };
     pc.oniceconnectionstatechange = () => {
@@ -247,6 +256,7 @@ export class Player extends EventTarget {
     this._watch(gen);
     await pc.setLocalDescription(await pc.createOffer());
     await this._gathered(pc);
+    this._mark("gathered");
     if (gen !== this._gen) return;
     const answer = await this._http(`/api/v1/cameras/${this.opts.camera}/webrtc`, {
       method: "POST",
@@ -259,6 +269,7 @@ export class Player extends EventTarget {
       return;
     }
     this.sessionId = answer.session_id;
+    this._mark("answered");
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
   }
 
