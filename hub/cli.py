@@ -80,12 +80,24 @@ async def _seed(settings: Settings, events: int, cameras: int, replace: bool) ->
     print(report)
 
 
+async def _demo_footage(settings: Settings) -> list[int]:
+    from hub.db import create_engine
+    from hub.seed.footage import attach_demo_footage
+
+    engine = create_engine(settings)
+    try:
+        return await attach_demo_footage(engine)
+    finally:
+        await engine.dispose()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
     _migrate(settings)
     if asyncio.run(_is_empty(settings)):
         print(f"seeding the demo county ({DEMO_EVENTS} events over the past year, {DEMO_CAMERAS} cameras)…")
         asyncio.run(_seed(settings, DEMO_EVENTS, DEMO_CAMERAS, replace=False))
+    live_cameras = asyncio.run(_demo_footage(settings))
     from hub.seed import DEMO_LOGINS, DEMO_PASSWORD
 
     base = f"http://{args.host}:{args.port}"
@@ -94,6 +106,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  health            {base}/healthz")
     print(f"  events (pending)  {base}/api/v1/events?view=pending   (after login)")
     print(f"  live push         ws://{args.host}:{args.port}/ws?token=…")
+    if live_cameras:
+        ids = ",".join(str(i) for i in live_cameras)
+        print(f"  live cameras      {base}/screens/player?camera={ids}   (the bundled footage, looped)")
     print(f"\n demo logins (password {DEMO_PASSWORD}):")
     for login in DEMO_LOGINS:
         print(f"  {login.username:<24} {login.role:<11} {login.jurisdiction}  {login.purpose}")
@@ -214,6 +229,24 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analytics(args: argparse.Namespace) -> int:
+    """Run the Streamlit analytics (screens/analytics.py) as a client of the hub at ``--hub``."""
+    import os
+    import subprocess
+
+    import screens
+
+    app = Path(screens.__file__).resolve().parent / "analytics.py"
+    env = {**os.environ, "GRIDHUB_HUB_URL": args.hub}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(args.port), "--server.address", args.host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    print(f"gridhub analytics on http://{args.host}:{args.port} (data from {args.hub})", flush=True)
+    return subprocess.call(command, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridhub", description="Command-centre hub for grassroots governance.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -264,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     vision_worker = worker_sub.add_parser("vision", help="a detection worker taking cameras from the shared pool")
     vision_worker.add_argument("--worker-id", default=None)
     vision_worker.set_defaults(func=cmd_worker_vision)
+
+    analytics = sub.add_parser("analytics", help="run the Streamlit analytics (事件处理统计, trends, comparisons)")
+    analytics.add_argument("--host", default="127.0.0.1")
+    analytics.add_argument("--port", type=int, default=8501)
+    analytics.add_argument("--hub", default="http://127.0.0.1:8000", help="the hub whose API it reads")
+    analytics.set_defaults(func=cmd_analytics)
 
     audit_cmd = sub.add_parser("audit", help="the security audit trail")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)

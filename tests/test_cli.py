@@ -63,6 +63,18 @@ def test_demo_answers_with_demo_data(clean_env: dict[str, str], tmp_path: Path) 
         assert event["timeline"][0]["action"] == "report" and event["timeline"][-1]["to_state"] == "closed"
         towns = httpx.get(f"{base}/api/v1/jurisdictions", params={"level": "town"}, headers=headers).json()
         assert len(towns) >= 8
+        # a few cameras play the bundled footage: online, with a picture
+        demo = httpx.get(f"{base}/api/v1/cameras", params={"tag": "demo"}, headers=headers).json()["items"]
+        assert len(demo) >= 4
+        deadline = time.monotonic() + 20
+        while True:
+            camera = httpx.get(f"{base}/api/v1/cameras/{demo[0]['id']}", headers=headers).json()
+            if camera["status"] == "online" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert camera["status"] == "online" and camera["stream"]["width"] == 768, camera
+        snap = httpx.get(f"{base}/api/v1/cameras/{demo[0]['id']}/snapshot.jpg", headers=headers, timeout=15)
+        assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -14,6 +14,7 @@ from dispatch.schemas import ACTION_BODIES, NO_NUL, ActionIn, EventDetailOut, Ev
 from dispatch.workflow import Action
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
 from hub.openapi import errors
+from hub.routes.cameras import lookback_links
 from stream.registry import nearby_cameras
 
 #: Text query parameters are checked by storable_text: the document says "no NUL".
@@ -117,7 +118,8 @@ async def nearby(
     db_session: SessionDep,
     radius_m: Annotated[float, Query(gt=0, le=20_000)] = 2000,
 ) -> NearbyOut:
-    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first."""
+    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first;
+    each camera links its recording around the report time (``lookback``: recordings list and clip)."""
     event = await service.load_visible_event(db_session, user, event_id)
     if event.lat is None or event.lon is None:
         raise NotFound(f"event {event_id} has no position")
@@ -125,7 +127,10 @@ async def nearby(
     return NearbyOut(
         event_id=event.id,
         radius_m=radius_m,
-        cameras=await nearby_cameras(**point),
+        cameras=[
+            {**camera, "lookback": lookback_links(camera["id"], event.created_at)}
+            for camera in await nearby_cameras(**point)
+        ],
         responders=await queries.nearby_responders(**point),
         centres=await queries.nearby_centres(**point),
     )
