@@ -5,9 +5,10 @@ hub, the feed recomputes the overview when the data changes and publishes it (la
 screens cost one computation per change, not 50 queries.
 
 "The data changed" is seen by watching the outbox's highest id (every workflow change writes an outbox
-row in its own transaction, whichever hub or worker wrote it) every ``poll_s``; changes are coalesced
-for ``debounce_s``. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words)
-are cached for ``slow_ttl_s``; warnings age with the clock, so every screen is also refreshed every
+row in its own transaction, whichever hub or worker wrote it) every ``poll_s`` (an indexed
+``max(id)``); a change is published at once, and changes made meanwhile are coalesced into the next
+publication. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words) are
+cached for ``slow_ttl_s``; warnings age with the clock, so every screen is also refreshed every
 ``refresh_s`` even when nothing happens.
 """
 
@@ -55,8 +56,7 @@ class OverviewFeed:
         *,
         zone: str,
         weights: overview.SafetyWeights,
-        poll_s: float = 0.2,
-        debounce_s: float = 0.1,
+        poll_s: float = 0.1,
         refresh_s: float = 15.0,
         slow_ttl_s: float = 60.0,
     ) -> None:
@@ -65,7 +65,6 @@ class OverviewFeed:
         self.zone = ZoneInfo(zone)
         self.weights = weights
         self.poll_s = poll_s
-        self.debounce_s = debounce_s
         self.refresh_s = refresh_s
         self.slow_ttl_s = slow_ttl_s
         self._slow: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -150,7 +149,7 @@ class OverviewFeed:
             return int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
 
     async def run(self) -> None:
-        """Watch the outbox head; publish on change (debounced) and every ``refresh_s``."""
+        """Watch the outbox head; publish on change and every ``refresh_s``."""
         head = await self._outbox_head()
         watched: set[str] = set()
         last = time.monotonic()
@@ -161,8 +160,9 @@ class OverviewFeed:
             new_screen = bool(codes - watched)
             watched = codes
             if now_head != head or new_screen or time.monotonic() - last >= self.refresh_s:
+                # Leading edge: publish at once; changes made while computing are seen by the next poll,
+                # so a burst costs one computation per poll period, not one per change.
                 head = now_head
-                await asyncio.sleep(self.debounce_s)
                 await self.publish_all()
                 last = time.monotonic()
 

@@ -49,7 +49,10 @@ def test_demo_answers_with_demo_data(clean_env: dict[str, str], tmp_path: Path) 
     port = free_port()
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen(
-        [*GRIDHUB, "demo", "--port", str(port)], env=clean_env, stdout=log, stderr=subprocess.STDOUT
+        [*GRIDHUB, "demo", "--port", str(port), "--analytics-port", str(free_port())],
+        env=clean_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"
