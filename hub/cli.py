@@ -15,8 +15,9 @@ from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
 
-#: What `gridhub demo` seeds when its database is empty: a believable county, a year of events.
-DEMO_EVENTS = 3000
+#: What `gridhub demo` seeds when its database is empty: a believable county with a year of events at the
+#: rate of a real one (Kaifeng: 21,920 a year), so every view and every demo login has an open backlog.
+DEMO_EVENTS = 20000
 DEMO_CAMERAS = 300
 
 
