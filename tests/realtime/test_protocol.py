@@ -270,6 +270,11 @@ async def test_python_client_resumes_and_acks(ctx: Ctx) -> None:
     async with connect(ctx.url, token(11), backoff_min=0.05, backoff_max=0.2) as client:
         await client.subscribe("events")
         await client.subscribe("dispatch:11")
+        # The hub checks the account before it takes the subscriptions: wait until they are in place.
+        for _ in range(500):
+            if any({"events", "dispatch:11"} <= s.subs for s in ctx.realtime.fanout.sessions if s.user_id == 11):
+                break
+            await asyncio.sleep(0.01)
         await ctx.outbox(("events", "event.assign", event_data(801, "G2")))
         assert (await client.next(5))["data"]["event_id"] == 801
         # drop the connection under it: it reconnects and resumes from its offsets
