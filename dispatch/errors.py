@@ -60,5 +60,6 @@ class LockedOut(AuthenticationFailed):
     """The wrong password that locked the account: answered like any other, told apart for the audit trail."""
 
 
-class AccountLocked(DomainError):
-    code = "account_locked"
+class AccountLocked(AuthenticationFailed):
+    """A login refused because the account is locked: answered exactly like a wrong password (no username
+    enumeration), told apart only for the audit trail."""

@@ -13,13 +13,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from dispatch import passwords
 from dispatch.taxonomy import load_taxonomy
-from hub import gcwatch
+from hub import gcwatch, tasks
 from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory
+from hub.demo_activity import DemoActivity
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
+from hub.logs import redact_url
 from hub.overview_feed import OverviewFeed, load_safety_weights
+from hub.ratelimit import Limit, LoginLimiter
 from hub.realtime import Realtime
 from hub.routes import (
     audit,
@@ -63,6 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    passwords.configure(settings.argon2_concurrency)
+    login_limiter = LoginLimiter(
+        [Limit("address", settings.login_rate_per_address), Limit("username", settings.login_rate_per_username)],
+        window_s=settings.login_rate_window_s,
+        redis_url=settings.redis_url,
+    )
     use_host_addresses(settings.live_ice_hosts)
     live_view = LiveView(
         max_per_camera=settings.live_max_viewers_per_camera,
@@ -72,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resolve_mdns=settings.live_resolve_mdns,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
+    demo = DemoActivity(session_factory, taxonomy, realtime.notify) if settings.demo_activity else None
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
@@ -91,11 +102,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await realtime.start()
         audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
         await overview_feed.start()
+        demo_task = tasks.supervise("demo-activity", demo.run) if demo is not None else None
         await streams.start()
         if settings.vision_enabled:
             await runner.start()
         log.info(
-            "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
+            "gridhub ready: database %s, bus %s",
+            engine.url.render_as_string(),
+            redact_url(settings.redis_url) if settings.redis_url else "in-process",
         )
         try:
             yield
@@ -105,9 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await live_view.stop()
             await mjpeg.stop()
             await streams.stop()
+            await tasks.stop(demo_task)
             await overview_feed.stop()
             await realtime.stop()
             await stop_tasks(audit_task)
+            await login_limiter.close()
             await engine.dispose()
             gcwatch.uninstall()
 
@@ -117,9 +133,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.login_limiter = login_limiter
     app.state.live = live_view
     app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
+    app.state.demo_activity = demo
     app.state.streams = streams.pool
     app.state.streams_hub = streams
     app.state.vision = runner

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +15,9 @@ from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
 
-#: What `gridhub demo` seeds when its database is empty: a believable county, a year of events.
-DEMO_EVENTS = 3000
+#: What `gridhub demo` seeds when its database is empty: a believable county with a year of events at the
+#: rate of a real one (Kaifeng: 21,920 a year), so every view and every demo login has an open backlog.
+DEMO_EVENTS = 20000
 DEMO_CAMERAS = 300
 
 
@@ -93,6 +95,7 @@ async def _demo_footage(settings: Settings) -> list[int]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
+    settings = settings.model_copy(update={"demo_activity": not args.quiet})
     _migrate(settings)
     if asyncio.run(_is_empty(settings)):
         print(f"seeding the demo county ({DEMO_EVENTS} events over the past year, {DEMO_CAMERAS} cameras)…")
@@ -101,7 +104,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hub.seed import DEMO_LOGINS, DEMO_PASSWORD
 
     base = f"http://{args.host}:{args.port}"
+    analytics = None if args.no_analytics else _start_analytics(args.host, args.analytics_port, base)
+    if analytics is not None:
+        settings = settings.model_copy(update={"analytics_url": f"http://{args.host}:{args.analytics_port}"})
     print("\n gridhub demo (SQLite + in-process bus)")
+    print(f"  big screen        {base}/screens/overview      (leader)")
+    print(f"  dispatcher        {base}/screens/console       (county_dispatcher, town01_dispatcher)")
+    print(f"  responder phone   {base}/screens/mobile        (grid_worker_001; open it at phone size)")
+    if analytics is not None:
+        print(f"  analytics         http://{args.host}:{args.analytics_port}/   (linked from the console)")
     print(f"  API docs          {base}/docs")
     print(f"  health            {base}/healthz")
     print(f"  events (pending)  {base}/api/v1/events?view=pending   (after login)")
@@ -113,8 +124,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for login in DEMO_LOGINS:
         print(f"  {login.username:<24} {login.role:<11} {login.jurisdiction}  {login.purpose}")
     print(flush=True)
-    _serve(settings, args.host, args.port)
+    try:
+        _serve(settings, args.host, args.port)
+    finally:
+        if analytics is not None:
+            analytics.terminate()
     return 0
+
+
+def _start_analytics(host: str, port: int, hub: str) -> subprocess.Popen[bytes]:
+    """The Streamlit analytics beside the demo hub (its own process, reading the hub's API)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "analytics", "--host", host, "--port", str(port), "--hub", hub],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -229,11 +253,31 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analytics(args: argparse.Namespace) -> int:
+    """Run the Streamlit analytics (screens/analytics.py) as a client of the hub at ``--hub``."""
+    import os
+
+    import screens
+
+    app = Path(screens.__file__).resolve().parent / "analytics.py"
+    env = {**os.environ, "GRIDHUB_HUB_URL": args.hub}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(args.port), "--server.address", args.host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    print(f"gridhub analytics on http://{args.host}:{args.port} (data from {args.hub})", flush=True)
+    return subprocess.call(command, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridhub", description="Command-centre hub for grassroots governance.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults with demo data")
+    demo.add_argument("--quiet", action="store_true", help="no simulated activity (reports and workflow steps)")
+    demo.add_argument("--no-analytics", action="store_true", help="do not start the Streamlit analytics beside it")
+    demo.add_argument("--analytics-port", type=int, default=8501)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default=None, help="default: GRIDHUB_DATA_DIR or ./gridhub-data")
@@ -279,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     vision_worker = worker_sub.add_parser("vision", help="a detection worker taking cameras from the shared pool")
     vision_worker.add_argument("--worker-id", default=None)
     vision_worker.set_defaults(func=cmd_worker_vision)
+
+    analytics = sub.add_parser("analytics", help="run the Streamlit analytics (事件处理统计, trends, comparisons)")
+    analytics.add_argument("--host", default="127.0.0.1")
+    analytics.add_argument("--port", type=int, default=8501)
+    analytics.add_argument("--hub", default="http://127.0.0.1:8000", help="the hub whose API it reads")
+    analytics.set_defaults(func=cmd_analytics)
 
     audit_cmd = sub.add_parser("audit", help="the security audit trail")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
