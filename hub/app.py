@@ -22,6 +22,7 @@ from hub.demo_activity import DemoActivity
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.logs import redact_url
+from hub.openapi import document_common_errors
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.ratelimit import Limit, LoginLimiter
 from hub.realtime import Realtime
@@ -148,4 +149,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
+    document_common_errors(app)
     return app
