@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         default=180, ge=180, le=100 * 366, description="Audit rows kept at least this long (the law asks 6 months)."
     )
+    audit_refusals_per_minute: int = Field(
+        default=60, ge=1, le=100_000, description="Refusal rows per client address a minute; the rest are counted."
+    )
 
     # Live view (stream/webrtc.py, stream/mjpeg.py).
     live_ice_hosts: list[str] = Field(
