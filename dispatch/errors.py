@@ -46,8 +46,16 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Unsuitable(Conflict):
+    """Well-formed input that does not fit the current data: an unknown category or assignee, a place outside
+    the user's grids, a deadline not after the current one. HTTP 409 (the same request may succeed against
+    other data), where InvalidInput (422) is input wrong whatever the data."""
+
+    code = "unsuitable"
+
+
 class InvalidInput(DomainError):
-    """Well-formed but unacceptable input (unknown category, assignee outside the jurisdiction, …)."""
+    """Input wrong whatever the data (a range crossing, a time with no UTC equivalent, …)."""
 
     code = "invalid_input"
 

@@ -15,6 +15,7 @@ from dispatch.models import User
 from dispatch.schemas import Storable
 from hub.auditing import actor, address_of, record_refusal
 from hub.deps import CurrentUser, RealtimeDep, SessionDep, SettingsDep
+from hub.metrics import LOGIN_FAILURES, LOGIN_LOCKOUTS
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -62,6 +63,8 @@ async def login(body: LoginIn, request: Request, db_session: SessionDep, setting
     """
     wait = await request.app.state.login_limiter.hit(address=address_of(request), username=body.username)
     if wait is not None:
+        detail = {"reason": "rate limited", "retry_after_s": wait}
+        await record_refusal(request, kind="auth.login_failed", actor_name=body.username, detail=detail)
         raise HTTPException(
             status_code=429,
             detail=f"too many login attempts: retry after {wait} s",
@@ -96,6 +99,9 @@ async def _record_failure(request: Request, db_session: AsyncSession, username: 
     """auth.login_failed for every refused login, and auth.lockout for the failure that locked the account."""
     user_id = await db_session.scalar(select(User.id).where(User.username == username))
     reason = "locked" if isinstance(exc, AccountLocked) else "wrong username or password"
+    LOGIN_FAILURES.inc()
+    if isinstance(exc, LockedOut):
+        LOGIN_LOCKOUTS.inc()
     who = {"actor_id": user_id, "actor_name": username, "target": f"user:{user_id}" if user_id else None}
     await record_refusal(request, kind="auth.login_failed", outcome="failed", detail={"reason": reason}, **who)
     if isinstance(exc, LockedOut):
