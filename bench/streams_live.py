@@ -238,7 +238,16 @@ async ({camera, token, mode, seconds}) => {
 """
 )
 
-WALL_FRAMES_JS = "window.players.map((p) => [p.frames, p.state, p.mode])"
+WALL_FRAMES_JS = """
+async () => Promise.all(window.players.map(async (p) => {
+  let decoded = null;
+  if (p._pc) {
+    const stats = await p._pc.getStats();
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') decoded = s.framesDecoded; });
+  }
+  return [p.frames, p.state, p.mode, decoded];
+}))
+"""
 
 
 def direct_baseline(url: str, seconds: float) -> dict[str, Any]:
@@ -302,13 +311,17 @@ async def wall_case(
     f1, h1, c1, t1 = await page.evaluate(WALL_FRAMES_JS), cpu_seconds([hub]), cpu_seconds(chrome), time.monotonic()
     elapsed = t1 - t0
     fps = [round((b[0] - a[0]) / elapsed, 2) for a, b in zip(f0, f1, strict=True)]
+    decoded = [round((b[3] - a[3]) / elapsed, 2) for a, b in zip(f0, f1, strict=True) if a[3] is not None]
     shot = Path(tempfile.gettempdir()) / f"streams_live_wall_{mode}.png"
     await page.screenshot(path=str(shot))
     await page.goto("about:blank")
     return {
         "tiles": len(ids),
-        "states": sorted({f"{m}:{s}" for _, s, m in f1}),
+        "states": sorted({f"{m}:{s}" for _, s, m, _ in f1}),
         "fps_per_tile": {"min": min(fps), "p50": pct(fps, 0.5), "max": max(fps)},
+        "decoded_fps_per_tile": {"min": min(decoded), "p50": pct(decoded, 0.5), "max": max(decoded)}
+        if decoded
+        else None,
         "hub_cpu_pct": round(100 * (h1 - h0) / elapsed, 1),
         "chromium_cpu_pct": round(100 * (c1 - c0) / elapsed, 1),
         "screenshot": str(shot),

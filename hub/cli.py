@@ -93,6 +93,7 @@ async def _demo_footage(settings: Settings) -> list[int]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
+    settings = settings.model_copy(update={"demo_activity": not args.quiet})
     _migrate(settings)
     if asyncio.run(_is_empty(settings)):
         print(f"seeding the demo county ({DEMO_EVENTS} events over the past year, {DEMO_CAMERAS} cameras)…")
@@ -229,11 +230,30 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analytics(args: argparse.Namespace) -> int:
+    """Run the Streamlit analytics (screens/analytics.py) as a client of the hub at ``--hub``."""
+    import os
+    import subprocess
+
+    import screens
+
+    app = Path(screens.__file__).resolve().parent / "analytics.py"
+    env = {**os.environ, "GRIDHUB_HUB_URL": args.hub}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(args.port), "--server.address", args.host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    print(f"gridhub analytics on http://{args.host}:{args.port} (data from {args.hub})", flush=True)
+    return subprocess.call(command, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridhub", description="Command-centre hub for grassroots governance.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults with demo data")
+    demo.add_argument("--quiet", action="store_true", help="no simulated activity (reports and workflow steps)")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default=None, help="default: GRIDHUB_DATA_DIR or ./gridhub-data")
@@ -279,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     vision_worker = worker_sub.add_parser("vision", help="a detection worker taking cameras from the shared pool")
     vision_worker.add_argument("--worker-id", default=None)
     vision_worker.set_defaults(func=cmd_worker_vision)
+
+    analytics = sub.add_parser("analytics", help="run the Streamlit analytics (事件处理统计, trends, comparisons)")
+    analytics.add_argument("--host", default="127.0.0.1")
+    analytics.add_argument("--port", type=int, default=8501)
+    analytics.add_argument("--hub", default="http://127.0.0.1:8000", help="the hub whose API it reads")
+    analytics.set_defaults(func=cmd_analytics)
 
     audit_cmd = sub.add_parser("audit", help="the security audit trail")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from dispatch import audit
 from dispatch.models import Role, User
@@ -82,7 +83,15 @@ async def get_media_user(
         return await _user_of_token(request, raw, db_session, settings)
 
 
-async def _user_of_token(request: Request, raw: str, db_session: AsyncSession, settings: Settings) -> User:
+async def media_user_of(connection: HTTPConnection, raw: str | None) -> User:
+    """The user of a raw token on a WebSocket (or any connection), in a session of its own; 401 HTTPException."""
+    if not raw:
+        raise _unauthorized("log in first: ?token=<access_token>")
+    async with connection.app.state.session_factory() as db_session:
+        return await _user_of_token(connection, raw, db_session, connection.app.state.settings)
+
+
+async def _user_of_token(request: HTTPConnection, raw: str, db_session: AsyncSession, settings: Settings) -> User:
     try:
         claims = decode_token(raw, secret=settings.signing_key)
     except InvalidToken:

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         default="", description="Signs access tokens; shared by every hub. Empty: generated in data_dir."
     )
     timezone: str = Field(default="Asia/Shanghai", description="How times without an offset are read.")
+    demo_activity: bool = Field(
+        default=False, description="Keep a believable day going (reports and workflow steps every few seconds)."
+    )
+    analytics_url: str = Field(
+        default="http://127.0.0.1:8501",
+        description="Where `gridhub analytics` (Streamlit) is served; the console's 统计分析 link leads there.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body accepted.")
     token_ttl_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
     login_max_failures: int = Field(default=5, ge=1, le=100)

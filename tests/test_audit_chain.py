@@ -226,3 +226,22 @@ async def test_prune_keeps_the_chain_verifiable(adb: AuditDb) -> None:
     await adb.sql("UPDATE audit_head SET base_seq = 8, base_hash = :h", h=row8.hash)
     done = adb.verify_cli()
     assert done.returncode == 1 and "no audit.prune row records that anchor" in done.stderr
+
+
+async def test_hub_upkeep_prunes_past_retention_and_logs_the_head(
+    adb: AuditDb, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hub.audit_keeper import maintain_once
+
+    await write_rows(adb, 5)
+    aged = utcnow() - timedelta(days=181)
+    stored = aged.strftime("%Y-%m-%d %H:%M:%S.%f") if adb.url.startswith("sqlite") else aged
+    await adb.sql("UPDATE audit_log SET at = :at WHERE seq <= 3", at=stored)
+    caplog.set_level("INFO", logger="gridhub.audit")
+    assert await maintain_once(adb.sessions, retention_days=180) == 3
+    assert await maintain_once(adb.sessions, retention_days=180) == 0  # nothing more is that old
+    async with adb.sessions() as session:
+        head = await audit.head(session)
+    assert (head.base_seq, head.seq) == (3, 6)
+    assert f"audit head seq=6 hash={head.hash}" in caplog.text
+    assert adb.verify_cli().returncode == 0
