@@ -147,7 +147,7 @@ async def test_bad_url_is_reported_and_does_not_disturb_other_cameras(rtsp: Rtsp
     bad = [
         reader_of(f"rtsp://127.0.0.1:{dead_port}/nothing", camera_id=2),
         reader_of(f"rtsp://127.0.0.1:{rtsp.port}/no-such-mount", camera_id=3),
-        reader_of("rtsp://203.0.113.1;$(touch /tmp/gridhub-pwned)`id`/x", camera_id=4),
+        reader_of(f"rtsp://127.0.0.1:{dead_port}/x;$(touch /tmp/gridhub-pwned)`id`", camera_id=4),
         reader_of("concat:/etc/passwd|/etc/hosts", camera_id=5),
     ]
     before = good.packets_read
