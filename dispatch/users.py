@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import jurisdictions
-from dispatch.db import utcnow
+from dispatch.db import Timestamp, utcnow
 from dispatch.errors import AccountLocked, AuthenticationFailed, Conflict, InvalidInput, LockedOut
 from dispatch.models import Role, User
-from dispatch.passwords import check_complexity, hash_password, verify_password
+from dispatch.passwords import check_complexity, hash_password, verify_password_async
 
 #: Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH = hash_password("not-a-real-password-0")
@@ -54,27 +54,56 @@ async def create_user(
 async def authenticate(
     *, db_session: AsyncSession, username: str, password: str, max_failures: int, lockout_minutes: int
 ) -> User:
-    """The user for a correct username and password; counts failures and locks the account."""
-    user = await db_session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active:
-        verify_password(_DUMMY_HASH, password)
-        raise AuthenticationFailed("wrong username or password")
+    """The user for a correct username and password; counts failures and locks the account.
+
+    Each attempt is counted *before* the (slow) password check, in one atomic UPDATE … RETURNING, so parallel
+    attempts cannot read the same counter: once ``max_failures`` are counted the account is locked and every
+    further attempt is refused without its password being checked. A correct password gives its count back.
+    Unknown, inactive and locked accounts are refused like a wrong password, after the same argon2 work (a
+    check against a dummy hash), so neither the answer nor its timing tells them apart.
+    """
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked(
-            f"too many failed logins: the account is locked until {user.locked_until.isoformat()}",
-            locked_until=user.locked_until.isoformat(),
+    after = User.failed_logins + 1
+    locks = after >= max_failures
+    until = literal(now + timedelta(minutes=lockout_minutes), Timestamp())
+    reserved = (
+        await db_session.execute(
+            update(User)
+            .where(
+                User.username == username,
+                User.is_active.is_(True),
+                or_(User.locked_until.is_(None), User.locked_until <= now),
+            )
+            .values(
+                failed_logins=case((locks, 0), else_=after),
+                locked_until=case((locks, until), else_=null()),
+            )
+            .returning(User.id, User.password_hash, User.failed_logins)
+            .execution_options(synchronize_session=False)
         )
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        locked = user.failed_logins >= max_failures
-        if locked:
-            user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
-        await db_session.commit()
-        raise (LockedOut if locked else AuthenticationFailed)("wrong username or password")
-    if user.failed_logins or user.locked_until:
-        user.failed_logins, user.locked_until = 0, None
-        await db_session.commit()
+    ).first()
+    await db_session.commit()
+    if reserved is None:
+        await verify_password_async(_DUMMY_HASH, password)
+        locked_until = await db_session.scalar(
+            select(User.locked_until).where(User.username == username, User.is_active.is_(True))
+        )
+        if locked_until is not None and locked_until > now:
+            raise AccountLocked("wrong username or password")
+        raise AuthenticationFailed("wrong username or password")
+    user_id, password_hash, count = reserved
+    if not await verify_password_async(password_hash, password):
+        # A count of 0 after the increment: this attempt reached the limit and locked the account.
+        raise (LockedOut if count == 0 else AuthenticationFailed)("wrong username or password")
+    await db_session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(failed_logins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    await db_session.commit()
+    user = await db_session.scalar(select(User).where(User.id == user_id).execution_options(populate_existing=True))
+    assert user is not None
     return user
 
 

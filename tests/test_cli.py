@@ -22,7 +22,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -49,7 +49,10 @@ def test_demo_answers_with_demo_data(clean_env: dict[str, str], tmp_path: Path) 
     port = free_port()
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen(
-        [*GRIDHUB, "demo", "--port", str(port)], env=clean_env, stdout=log, stderr=subprocess.STDOUT
+        [*GRIDHUB, "demo", "--port", str(port), "--analytics-port", str(free_port())],
+        env=clean_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +13,9 @@ from dispatch import audit, users
 from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut
 from dispatch.models import User
 from dispatch.schemas import Storable
-from hub.auditing import actor, record_refusal
+from hub.auditing import actor, address_of, record_refusal
 from hub.deps import CurrentUser, RealtimeDep, SessionDep, SettingsDep
+from hub.metrics import LOGIN_FAILURES, LOGIN_LOCKOUTS
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -44,9 +45,31 @@ class MeOut(BaseModel):
     jurisdiction_level: str
 
 
-@router.post("/login", response_model=TokenOut, responses={401: {"description": "wrong credentials"}})
+LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "wrong username or password, or the account is locked or inactive (answered alike)"},
+    429: {
+        "description": "too many login attempts from this address or for this username",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
+}
+
+
+@router.post("/login", response_model=TokenOut, responses=LOGIN_RESPONSES)
 async def login(body: LoginIn, request: Request, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
-    """Exchange a username and password for a bearer token (accounts lock after repeated failures)."""
+    """Exchange a username and password for a bearer token.
+
+    Accounts lock after repeated failures; attempts are rate-limited per client address and per username
+    (429 with Retry-After). A locked, inactive or unknown account is answered exactly like a wrong password.
+    """
+    wait = await request.app.state.login_limiter.hit(address=address_of(request), username=body.username)
+    if wait is not None:
+        detail = {"reason": "rate limited", "retry_after_s": wait}
+        await record_refusal(request, kind="auth.login_failed", actor_name=body.username, detail=detail)
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many login attempts: retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         user = await users.authenticate(
             db_session=db_session,
@@ -76,6 +99,9 @@ async def _record_failure(request: Request, db_session: AsyncSession, username: 
     """auth.login_failed for every refused login, and auth.lockout for the failure that locked the account."""
     user_id = await db_session.scalar(select(User.id).where(User.username == username))
     reason = "locked" if isinstance(exc, AccountLocked) else "wrong username or password"
+    LOGIN_FAILURES.inc()
+    if isinstance(exc, LockedOut):
+        LOGIN_LOCKOUTS.inc()
     who = {"actor_id": user_id, "actor_name": username, "target": f"user:{user_id}" if user_id else None}
     await record_refusal(request, kind="auth.login_failed", outcome="failed", detail={"reason": reason}, **who)
     if isinstance(exc, LockedOut):
