@@ -272,7 +272,7 @@ class MemoryBus(Bus):
         self.idle_s = idle_s
         self.rings: dict[str, _Ring] = {}
         self.transient: dict[str, Message] = {}
-        self.watched: set[str] = set()
+        self.watched: set[str] = {CONTROL}
 
     def _ring(self, channel: str) -> _Ring:
         ring = self.rings.get(channel)
