@@ -58,3 +58,21 @@ class AuthenticationFailed(DomainError):
 
 class AccountLocked(DomainError):
     code = "account_locked"
+
+
+class PasswordChangeRequired(Forbidden):
+    """The account was marked to change its password: nothing else is allowed until it does."""
+
+    code = "password_change_required"
+
+
+class WrongPassword(Forbidden):
+    """The current password given to confirm a change is not the account's."""
+
+    code = "wrong_password"
+
+
+class LastAdmin(Conflict):
+    """The change would leave part of the tree with no active administrator."""
+
+    code = "last_admin"

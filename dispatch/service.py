@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import jurisdictions
+from dispatch import jurisdictions, sources
 from dispatch.db import utcnow
 from dispatch.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
 from dispatch.models import (
@@ -162,7 +162,7 @@ async def report_event(*, db_session: AsyncSession, taxonomy: Taxonomy, actor: U
         category_code=category.code,
         platform=category.platform,
         urgency=data.urgency.value,
-        source=data.source.value,
+        source=sources.resolve_source(actor, data.source).value,
         state=State.PENDING.value,
         county_code=codes[Level.COUNTY.value],
         town_code=codes.get(Level.TOWN.value),

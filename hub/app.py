@@ -19,7 +19,7 @@ from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, stats
+from hub.routes import auth, cameras, events, health, jurisdictions, stats, users
 from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.realtime = realtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, events, cameras, stats):
+    for module in (health, auth, jurisdictions, users, events, cameras, stats):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app

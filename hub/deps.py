@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.errors import PasswordChangeRequired
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
 from hub.security import InvalidToken, decode_token
@@ -40,7 +41,7 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_current_user(
+async def get_logged_in_user(
     db_session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -54,6 +55,19 @@ async def get_current_user(
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active or user.token_generation != claims.generation:
         raise _unauthorized("the access token is no longer valid: log in again")
+    return user
+
+
+#: Any logged-in account, also one that must change its password (only /auth/me, /password, /logout take it).
+LoggedInUser = Annotated[User, Depends(get_logged_in_user)]
+
+
+async def get_current_user(user: LoggedInUser) -> User:
+    """The logged-in account, refused (403 ``password_change_required``) until it changes a password it must."""
+    if user.must_change_password:
+        raise PasswordChangeRequired(
+            "this account must change its password first: POST /api/v1/auth/password", user_id=user.id
+        )
     return user
 
 

@@ -50,6 +50,8 @@ class Api:
     backend: str
     tokens: dict[str, str] = field(default_factory=dict)
     user_ids: dict[str, int] = field(default_factory=dict)
+    #: The app under test (its state: session_factory, realtime, …) for tests that call the domain directly.
+    app: Any = None
 
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
@@ -100,7 +102,7 @@ async def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gridhub.test") as client:
-            api = Api(client=client, grids=grids, backend=backend)
+            api = Api(client=client, grids=grids, backend=backend, app=app)
             for username in USERS:
                 r = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
                 assert r.status_code == 200, r.text

@@ -111,7 +111,10 @@ async def nearby(
     db_session: SessionDep,
     radius_m: Annotated[float, Query(gt=0, le=20_000)] = 2000,
 ) -> NearbyOut:
-    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first."""
+    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first.
+
+    Responders are those inside your own jurisdiction; their phones are shown to dispatchers and admins only.
+    """
     event = await service.load_visible_event(db_session, user, event_id)
     if event.lat is None or event.lon is None:
         raise NotFound(f"event {event_id} has no position")
@@ -120,7 +123,7 @@ async def nearby(
         event_id=event.id,
         radius_m=radius_m,
         cameras=await nearby_cameras(**point),
-        responders=await queries.nearby_responders(**point),
+        responders=await queries.nearby_responders(viewer=user, **point),
         centres=await queries.nearby_centres(**point),
     )
 
