@@ -18,8 +18,9 @@ from hub import gcwatch
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
+from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, stats, users
+from hub.routes import auth, cameras, events, health, jurisdictions, overview, stats, users
 from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
@@ -40,17 +41,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    overview_feed = OverviewFeed(
+        session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        await overview_feed.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
         )
         try:
             yield
         finally:
+            await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
             gcwatch.uninstall()
@@ -61,9 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.overview_feed = overview_feed
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, users, events, cameras, stats):
+    for module in (health, auth, jurisdictions, users, events, cameras, stats, overview):
         app.include_router(module.router)
     app.include_router(realtime.router)
     return app

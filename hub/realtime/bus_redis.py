@@ -31,6 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from hub import tasks
 from hub.realtime.bus import (
     Bus,
     BusUnavailable,
@@ -42,6 +43,7 @@ from hub.realtime.bus import (
     is_durable,
     now_ms,
 )
+from hub.tasks import supervise
 
 log = logging.getLogger("gridhub.realtime.redis")
 
@@ -151,16 +153,13 @@ class RedisBus(Bus):
         self._history = self.redis.register_script(HISTORY_LUA)
         self._lead = self.redis.register_script(LEAD_LUA)
         self._release = self.redis.register_script(RELEASE_LUA)
-        self._reader = asyncio.create_task(self._read_loop(), name="gridhub-bus-reader")
+        self._reader = supervise("bus-reader", self._read_loop)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), 3)
 
     async def close(self) -> None:
         self._closing = True
-        if self._reader:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        await tasks.stop(self._reader)
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

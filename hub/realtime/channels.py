@@ -4,7 +4,7 @@
 | --- | --- |
 | ``events`` | any logged-in user, each message filtered (below) |
 | ``dispatch:{user_id}`` | that user, or an admin |
-| ``screen:{name}`` | leader, dispatcher, admin |
+| ``screen:{name}`` | leader, dispatcher, admin; ``screen:{name}.{code}`` only inside their jurisdiction |
 | ``detections:{camera}`` | dispatcher, leader, admin |
 
 An ``events`` message reaches a subscriber where the event's location codes (county … grid) include
@@ -41,7 +41,9 @@ def authorise(claims: TokenClaims, channel: object) -> str:
         if role == "admin" or int(channel[9:]) == claims.user_id:
             return channel
     elif channel.startswith("screen:"):
-        if role in SCREEN_ROLES:
+        _, _, code = channel.partition(".")
+        # Jurisdiction codes are hierarchical (统计用区划代码): a node's code starts with its ancestors'.
+        if role in SCREEN_ROLES and (not code or role == "admin" or code.startswith(claims.jurisdiction_code)):
             return channel
     elif channel.startswith("detections:") and role in DETECTION_ROLES:
         return channel

@@ -9,16 +9,17 @@ for that channel, then releases them in order, so a client sees each offset once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from typing import Any
 
+from hub import tasks
 from hub.gcwatch import FreezePolicy
 from hub.realtime.bus import EVENTS, Bus, BusUnavailable, Message, is_durable, is_transient
 from hub.realtime.pending import PendingStore, dispatch_user
 from hub.realtime.session import DISPATCH, PING_PAYLOAD, Session, channel_kind
+from hub.tasks import supervise
 
 log = logging.getLogger("gridhub.realtime.fanout")
 
@@ -112,17 +113,13 @@ class Fanout:
 
     async def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._heartbeat(), name="gridhub-ws-heartbeat"),
-            asyncio.create_task(self._redeliver(), name="gridhub-ws-redeliver"),
-            asyncio.create_task(self._gc(), name="gridhub-ws-gc"),
+            supervise("ws-heartbeat", self._heartbeat),
+            supervise("dispatch-redeliver", self._redeliver),
+            supervise("ws-channel-gc", self._gc),
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await tasks.stop(*self._tasks)
         await asyncio.gather(
             *(s.close(1001, "server shutting down") for s in list(self.sessions)), return_exceptions=True
         )
@@ -375,15 +372,24 @@ class Fanout:
         period = max(0.1, min(self.redeliver_s / 4, 2.0))
         while True:
             await asyncio.sleep(period)
-            now = time.monotonic()
-            for s in list(self.sessions):
-                if not s.unacked:
-                    continue
-                for entries in s.unacked.values():
-                    for entry in entries.values():
-                        if now - entry[1] >= self.redeliver_s:
-                            entry[1] = now
-                            s.resend(entry[0])
+            self.redeliver_once(time.monotonic())
+
+    def redeliver_once(self, now: float) -> None:
+        """Re-send every dispatch unacknowledged for ``redeliver_s``.
+
+        Re-sending can close a client (its queue is full), which drops its ``unacked``: iterate over
+        copies and stop at a closed session.
+        """
+        for s in list(self.sessions):
+            if not s.unacked:
+                continue
+            for entries in list(s.unacked.values()):
+                for entry in list(entries.values()):
+                    if s.closed:
+                        break
+                    if now - entry[1] >= self.redeliver_s:
+                        entry[1] = now
+                        s.resend(entry[0])
 
     async def _gc(self) -> None:
         """Stop watching channels nobody on this hub has wanted for a while."""

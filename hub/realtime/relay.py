@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.db import utcnow
 from dispatch.models import OutboxMessage
+from hub import tasks
 from hub.realtime.bus import Bus, BusUnavailable, Publication, frame_head, frame_tail
 from hub.realtime.pending import PendingStore, dispatch_user
+from hub.tasks import supervise
 
 log = logging.getLogger("gridhub.realtime.relay")
 
@@ -71,13 +73,10 @@ class OutboxRelay:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="gridhub-outbox-relay")
+        self._task = supervise("outbox-relay", self._run)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+        await tasks.stop(self._task)
         if self.leader:
             with contextlib.suppress(Exception):
                 await self.bus.resign(self.token)

@@ -1,0 +1,184 @@
+"""The big screen's live aggregates: computes a jurisdiction's overview and publishes it on ``screen:``.
+
+A big screen subscribes to ``screen:overview.{code}``. For every such channel with a subscriber on this
+hub, the feed recomputes the overview when the data changes and publishes it (latest wins), so 50 open
+screens cost one computation per change, not 50 queries.
+
+"The data changed" is seen by watching the outbox's highest id (every workflow change writes an outbox
+row in its own transaction, whichever hub or worker wrote it) every ``poll_s``; changes are coalesced
+for ``debounce_s``. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words,
+this month's metrics) are cached for ``slow_ttl_s``; warnings age with the clock, so every screen is
+also refreshed every ``refresh_s`` even when nothing happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dispatch import overview
+from dispatch.db import utcnow
+from dispatch.models import Jurisdiction, OutboxMessage
+
+log = logging.getLogger("gridhub.overview")
+
+CHANNEL_PREFIX = "screen:overview."
+
+
+def load_safety_weights(config_dir: Path) -> overview.SafetyWeights:
+    """平安指数 weights from ``config/screens.yaml`` (``safety_index:``), defaults where absent."""
+    path = config_dir / "screens.yaml"
+    if not path.exists():
+        return overview.SafetyWeights()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    weights = data.get("safety_index") or {}
+    known = asdict(overview.SafetyWeights())
+    unknown = set(weights) - set(known)
+    if unknown:
+        raise ValueError(f"{path}: unknown safety_index weights {sorted(unknown)}")
+    return overview.SafetyWeights(**{k: float(v) for k, v in weights.items()})
+
+
+class OverviewFeed:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        realtime: Any,
+        *,
+        zone: str,
+        weights: overview.SafetyWeights,
+        poll_s: float = 0.2,
+        debounce_s: float = 0.1,
+        refresh_s: float = 15.0,
+        slow_ttl_s: float = 60.0,
+    ) -> None:
+        self.session_factory = session_factory
+        self.realtime = realtime
+        self.zone = ZoneInfo(zone)
+        self.weights = weights
+        self.poll_s = poll_s
+        self.debounce_s = debounce_s
+        self.refresh_s = refresh_s
+        self.slow_ttl_s = slow_ttl_s
+        self._slow: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    # computing ------------------------------------------------------------------------------------
+    def online_responders(self) -> set[int]:
+        """Responders with a live WebSocket on this hub (the phones of 网格力量)."""
+        return {s.claims.user_id for s in self.realtime.fanout.sessions if s.claims.role == "responder"}
+
+    async def compute(self, node: Jurisdiction, db_session: AsyncSession) -> dict[str, Any]:
+        """The whole overview of ``node``: live tiles now, slow tiles from a cache of ``slow_ttl_s``."""
+        now = utcnow()
+        live = await overview.live_tiles(
+            db_session=db_session, node=node, now=now, zone=self.zone, online_user_ids=self.online_responders()
+        )
+        cached = self._slow.get(node.code)
+        if cached is None or time.monotonic() - cached[0] > self.slow_ttl_s:
+            since = now - timedelta(days=30)
+            slow = {
+                "trend": await overview.trend(db_session=db_session, node=node, now=now, zone=self.zone),
+                "efficiency": await overview.efficiency(db_session=db_session, node=node, since=since),
+                "levels": await overview.resolution_levels(
+                    db_session=db_session, node=node, since=now - timedelta(days=365)
+                ),
+                "hot_words": await asyncio.to_thread(
+                    overview.hot_words,
+                    await overview.recent_texts(db_session=db_session, node=node, since=now - timedelta(days=7)),
+                ),
+                **await overview.month_metrics(
+                    db_session=db_session,
+                    node=node,
+                    now=now,
+                    zone=self.zone,
+                    weights=self.weights,
+                    open_total=live["open"]["total"],
+                    open_red=live["open"]["by_warning"]["red"],
+                ),
+            }
+            cached = (time.monotonic(), slow)
+            self._slow[node.code] = cached
+        slow = dict(cached[1])
+        # Today's bar of the trend is live, so that it never disagrees with the "today" tile.
+        slow["trend"] = [*slow["trend"][:-1], {**slow["trend"][-1], **{k: live["today"][k] for k in ("new", "closed")}}]
+        return {
+            "jurisdiction": {"code": node.code, "name": node.name, "level": node.level},
+            "generated_at": now.isoformat(),
+            **live,
+            **slow,
+            "visits": {
+                "available": False,
+                "note": "本月走访:巡查走访记录尚未接入 gridhub,暂无数据",
+            },
+            "base_data": {
+                "available": False,
+                "note": "基础数据(人口、房屋):尚未接入 gridhub,暂无数据",
+            },
+        }
+
+    # publishing -----------------------------------------------------------------------------------
+    def watched_codes(self) -> list[str]:
+        channels = self.realtime.fanout.channels
+        return [name.removeprefix(CHANNEL_PREFIX) for name in channels if name.startswith(CHANNEL_PREFIX)]
+
+    async def publish_all(self) -> None:
+        codes = self.watched_codes()
+        if not codes:
+            return
+        async with self.session_factory() as db_session:
+            for code in codes:
+                node = await db_session.get(Jurisdiction, code)
+                if node is None:
+                    continue
+                data = await self.compute(node, db_session)
+                await self.realtime.publish(CHANNEL_PREFIX + code, "overview", data)
+                self.published += 1
+
+    async def _outbox_head(self) -> int:
+        async with self.session_factory() as db_session:
+            return int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+    async def run(self) -> None:
+        """Watch the outbox head; publish on change (debounced) and every ``refresh_s``."""
+        head = await self._outbox_head()
+        watched: set[str] = set()
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                now_head = await self._outbox_head()
+                codes = set(self.watched_codes())
+                new_screen = bool(codes - watched)
+                watched = codes
+                if now_head != head or new_screen or time.monotonic() - last >= self.refresh_s:
+                    head = now_head
+                    await asyncio.sleep(self.debounce_s)
+                    await self.publish_all()
+                    last = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("overview feed: publishing failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="gridhub-overview-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task

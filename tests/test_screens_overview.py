@@ -1,0 +1,106 @@
+"""运行概览大屏 aggregates: GET /api/v1/screens/overview and the live ``screen:overview.{code}`` channel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from dispatch.overview import hot_words
+from hub.wsclient import Client
+from tests.conftest import Api
+from tests.test_e2e_realtime import Live, live  # noqa: F401  (the module-scoped hub fixture)
+
+TOWN1 = "330100001"
+
+
+async def overview(api: Api, user: str, code: str | None = None) -> dict[str, Any]:
+    r = await api.get(user, "/api/v1/screens/overview", params={"jurisdiction": code} if code else {})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_a_report_moves_today_pending_markers_and_the_town_row(api: Api) -> None:
+    before = await overview(api, "leader")
+    town_before = next(c for c in before["children"] if c["code"] == TOWN1)
+    ev = await api.report(title="幸福路井盖缺失", description="幸福路井盖缺失,行人易跌落")
+    after = await overview(api, "leader")
+    assert after["today"]["new"] == before["today"]["new"] + 1
+    assert after["pending"]["total"] == before["pending"]["total"] + 1
+    assert any(m["id"] == ev["id"] and m["state"] == "pending" for m in after["markers"])
+    town_after = next(c for c in after["children"] if c["code"] == TOWN1)
+    assert town_after["open"] == town_before["open"] + 1
+    assert town_after["today_new"] == town_before["today_new"] + 1
+    assert after["trend"][-1]["new"] >= 1 and len(after["trend"]) == 30
+    assert {s["stage"] for s in after["efficiency"]} == {"accept", "assign", "sign", "handle", "verify"}
+    assert [lv["level"] for lv in after["levels"]["levels"]] == ["grid", "village", "town", "county"]
+    assert after["visits"]["available"] is False and "尚未接入" in after["visits"]["note"]
+    assert 0 <= (after["safety_index"]["value"] or 0) <= 100
+
+
+async def test_handling_counts_follow_the_workflow(api: Api) -> None:
+    before = (await overview(api, "t1_leader"))["today"]
+    ev = await api.report()
+    ev = await api.act("t1_dispatcher", ev, "accept")
+    ev = await api.act("t1_dispatcher", ev, "assign", assignee_id=api.user_ids["t1_worker"])
+    ev = await api.act("t1_worker", ev, "sign")
+    ev = await api.act("t1_worker", ev, "handle", result="已清理")
+    mid = (await overview(api, "t1_leader"))["today"]
+    assert mid["handled"] == before["handled"] + 1 and mid["closed"] == before["closed"]
+    await api.act("t1_dispatcher", ev, "verify", passed=True)
+    after = (await overview(api, "t1_leader"))["today"]
+    assert after["closed"] == before["closed"] + 1
+
+
+async def test_access_follows_the_jurisdiction(api: Api) -> None:
+    assert (await overview(api, "t1_leader"))["jurisdiction"]["code"] == TOWN1
+    r = await api.get("t1_leader", "/api/v1/screens/overview", params={"jurisdiction": "330100"})
+    assert r.status_code == 404
+    r = await api.get("t2_dispatcher", "/api/v1/screens/overview", params={"jurisdiction": TOWN1})
+    assert r.status_code == 404
+    r = await api.get("t1_worker", "/api/v1/screens/overview")
+    assert r.status_code == 403
+    r = await api.get("leader", "/api/v1/screens/overview", params={"jurisdiction": "no such"})
+    assert r.status_code == 422
+
+
+def test_hot_words_are_real_words_without_stopwords() -> None:
+    words = hot_words(["人民路暴露垃圾 路边一堆垃圾", "幸福路暴露垃圾", "群众反映噪音扰民"])
+    assert words[0] == {"word": "垃圾", "count": 3}
+    assert "群众" not in {w["word"] for w in words} and "反映" not in {w["word"] for w in words}
+
+
+async def _next_overview(client: Client, channel: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await client.next(max(0.01, deadline - time.monotonic()))
+        if msg.get("channel") == channel and msg.get("type") == "overview":
+            return msg["data"]
+
+
+async def test_screen_channel_pushes_the_new_count_within_a_second(live: Live) -> None:  # noqa: F811
+    channel = f"screen:overview.{TOWN1}"
+    async with live.client("t1_leader") as screen:
+        await screen.subscribe(channel)
+        first = await _next_overview(screen, channel, timeout=5)
+        started = time.monotonic()
+        await live.report()
+        while True:
+            data = await _next_overview(screen, channel, timeout=5)
+            if data["today"]["new"] == first["today"]["new"] + 1:
+                break
+        assert time.monotonic() - started < 2.0, "on the big screen within a second (bounded loosely for CI)"
+
+
+async def test_screen_channel_is_scoped_to_the_jurisdiction(live: Live) -> None:  # noqa: F811
+    async with live.client("t2_dispatcher") as other:
+        await other.subscribe(f"screen:overview.{TOWN1}")
+        with pytest.raises(TimeoutError):
+            while True:
+                msg = await other.next(1.5)
+                assert msg.get("channel") != f"screen:overview.{TOWN1}" or msg.get("type") == "error"
+                if msg.get("type") == "error":
+                    raise TimeoutError
+    await asyncio.sleep(0)
