@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.geo import bounding_box, nearest
+from dispatch.media import list_media, media_dict
 from dispatch.models import Event, EventAction, ExtensionRequest, Jurisdiction, Level, Role, State, User
 from dispatch.schemas import ActionOut, EventDetailOut, EventOut
 from dispatch.service import DISPATCH_ROLES, allowed_actions, load_visible_event, warning_of
@@ -173,6 +174,7 @@ async def event_detail(*, db_session: AsyncSession, taxonomy: Taxonomy, user: Us
         attachments=event.attachments or [],
         timeline=timeline,
         allowed_actions=await allowed_actions(db_session, user, event),
+        media=[media_dict(m) for m in await list_media(db_session, event.id)],
         extensions=[
             {
                 "id": x.id,

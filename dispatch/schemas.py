@@ -341,6 +341,9 @@ class EventDetailOut(EventOut):
     timeline: list[ActionOut]
     allowed_actions: list[str] = Field(description="What this user may do now.")
     extensions: list[dict[str, Any]]
+    media: list[dict[str, Any]] = Field(
+        default=[], description="Snapshots, clips and photos: {id, kind, url, content_type, size, …} (contract C6)."
+    )
 
 
 class EventPage(BaseModel):

@@ -20,8 +20,26 @@ from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
-from hub.routes import auth, cameras, events, health, jurisdictions, overview, stats, users
+from hub.routes import (
+    auth,
+    cameras,
+    events,
+    health,
+    jurisdictions,
+    live,
+    media,
+    overview,
+    pages,
+    stats,
+    users,
+    vision,
+)
 from hub.settings import Settings, get_settings
+from hub.streams import Streams
+from hub.vision import build_runner, pool_frames
+from stream.ice import use_host_addresses
+from stream.mjpeg import MjpegFeeds
+from stream.webrtc import LiveView
 
 log = logging.getLogger("gridhub")
 
@@ -41,8 +59,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    use_host_addresses(settings.live_ice_hosts)
+    live_view = LiveView(
+        max_per_camera=settings.live_max_viewers_per_camera,
+        max_total=settings.live_max_viewers,
+        connect_timeout_s=settings.live_connect_timeout_s,
+        ice_servers=settings.live_ice_servers,
+    )
+    mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
+    )
+    streams = Streams(settings, session_factory, realtime)
+    runner = build_runner(
+        settings,
+        session_factory=session_factory,
+        taxonomy=taxonomy,
+        publish=realtime.publish,
+        notify=realtime.notify,
+        frames_for=pool_frames(lambda: getattr(app.state, "streams", None), settings.vision_detect_fps),
     )
 
     @asynccontextmanager
@@ -50,12 +85,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gcwatch.install()
         await realtime.start()
         await overview_feed.start()
+        await streams.start()
+        if settings.vision_enabled:
+            await runner.start()
         log.info(
             "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
         )
         try:
             yield
         finally:
+            if settings.vision_enabled:
+                await runner.stop()
+            await live_view.stop()
+            await mjpeg.stop()
+            await streams.stop()
             await overview_feed.stop()
             await realtime.stop()
             await engine.dispose()
@@ -67,10 +110,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.live = live_view
+    app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
+    app.state.streams = streams.pool
+    app.state.streams_hub = streams
+    app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, users, events, cameras, stats, overview):
+    for module in (health, auth, jurisdictions, users, events, media, cameras, live, stats, overview, vision):
         app.include_router(module.router)
     app.include_router(realtime.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.errors import PasswordChangeRequired
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
+from hub.realtime import Realtime
 from hub.security import InvalidToken, decode_token
 from hub.settings import Settings
 
@@ -32,9 +33,15 @@ def get_taxonomy(request: Request) -> Taxonomy:
     return request.app.state.taxonomy
 
 
+def get_realtime(request: Request) -> Realtime:
+    return request.app.state.realtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 AppTaxonomy = Annotated[Taxonomy, Depends(get_taxonomy)]
+#: The realtime hub: ``await realtime.revoke_user(user.id)`` after committing an account change (C2).
+RealtimeDep = Annotated[Realtime, Depends(get_realtime)]
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -48,8 +55,33 @@ async def get_logged_in_user(
 ) -> User:
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
+    return await _user_of_token(credentials.credentials, db_session, settings)
+
+
+async def get_media_user(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[
+        str | None,
+        Query(max_length=4096, description="The access token, for <img>/<video> tags that cannot send headers."),
+    ] = None,
+) -> User:
+    """The user of a media route: the bearer header, or ``?token=`` (img/video tags cannot send headers).
+
+    Looked up in a session of its own, closed at once: a stream may last hours and must not hold a
+    pooled database connection meanwhile.
+    """
+    raw = credentials.credentials if credentials is not None else token
+    if not raw:
+        raise _unauthorized("log in first: Authorization: Bearer <access_token> or ?token=<access_token>")
+    async with request.app.state.session_factory() as db_session:
+        return refuse_password_change(await _user_of_token(raw, db_session, settings))
+
+
+async def _user_of_token(raw: str, db_session: AsyncSession, settings: Settings) -> User:
     try:
-        claims = decode_token(credentials.credentials, secret=settings.signing_key)
+        claims = decode_token(raw, secret=settings.signing_key)
     except InvalidToken:
         raise _unauthorized("the access token is invalid or expired") from None
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))
@@ -62,8 +94,8 @@ async def get_logged_in_user(
 LoggedInUser = Annotated[User, Depends(get_logged_in_user)]
 
 
-async def get_current_user(user: LoggedInUser) -> User:
-    """The logged-in account, refused (403 ``password_change_required``) until it changes a password it must."""
+def refuse_password_change(user: User) -> User:
+    """``user``, unless it must change its password first (403 ``password_change_required``)."""
     if user.must_change_password:
         raise PasswordChangeRequired(
             "this account must change its password first: POST /api/v1/auth/password", user_id=user.id
@@ -71,7 +103,13 @@ async def get_current_user(user: LoggedInUser) -> User:
     return user
 
 
+async def get_current_user(user: LoggedInUser) -> User:
+    """The logged-in account, refused until it changes a password it must change."""
+    return refuse_password_change(user)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+MediaUser = Annotated[User, Depends(get_media_user)]
 
 
 class RequireRole:

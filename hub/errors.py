@@ -59,6 +59,14 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _where(error: dict[str, Any]) -> str:
+    """The field of one validation error, with the validator's own sentence where it wrote one."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    if error.get("type") == "value_error":
+        return f"{where}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
+    return where
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -73,7 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
         not_json = any(e.get("type") == "json_invalid" for e in errors)
         if not_json:
             return JSONResponse(error_body("malformed_json", "the request body is not valid JSON"), status_code=400)
-        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in errors)
+        fields = ", ".join(_where(e) for e in errors)
         return JSONResponse(
             error_body("validation_error", f"invalid request: {fields}", errors=errors), status_code=422
         )

@@ -6,16 +6,14 @@ screens cost one computation per change, not 50 queries.
 
 "The data changed" is seen by watching the outbox's highest id (every workflow change writes an outbox
 row in its own transaction, whichever hub or worker wrote it) every ``poll_s``; changes are coalesced
-for ``debounce_s``. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words,
-this month's metrics) are cached for ``slow_ttl_s``; warnings age with the clock, so every screen is
-also refreshed every ``refresh_s`` even when nothing happens.
+for ``debounce_s``. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words)
+are cached for ``slow_ttl_s``; warnings age with the clock, so every screen is also refreshed every
+``refresh_s`` even when nothing happens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 from dataclasses import asdict
 from datetime import timedelta
@@ -30,8 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dispatch import overview
 from dispatch.db import utcnow
 from dispatch.models import Jurisdiction, OutboxMessage
-
-log = logging.getLogger("gridhub.overview")
+from hub import tasks
 
 CHANNEL_PREFIX = "screen:overview."
 
@@ -99,18 +96,18 @@ class OverviewFeed:
                     overview.hot_words,
                     await overview.recent_texts(db_session=db_session, node=node, since=now - timedelta(days=7)),
                 ),
-                **await overview.month_metrics(
-                    db_session=db_session,
-                    node=node,
-                    now=now,
-                    zone=self.zone,
-                    weights=self.weights,
-                    open_total=live["open"]["total"],
-                    open_red=live["open"]["by_warning"]["red"],
-                ),
             }
             cached = (time.monotonic(), slow)
             self._slow[node.code] = cached
+        month = await overview.month_metrics(
+            db_session=db_session,
+            node=node,
+            now=now,
+            zone=self.zone,
+            weights=self.weights,
+            open_total=live["open"]["total"],
+            open_red=live["open"]["by_warning"]["red"],
+        )
         slow = dict(cached[1])
         # Today's bar of the trend is live, so that it never disagrees with the "today" tile.
         slow["trend"] = [*slow["trend"][:-1], {**slow["trend"][-1], **{k: live["today"][k] for k in ("new", "closed")}}]
@@ -118,6 +115,7 @@ class OverviewFeed:
             "jurisdiction": {"code": node.code, "name": node.name, "level": node.level},
             "generated_at": now.isoformat(),
             **live,
+            **month,
             **slow,
             "visits": {
                 "available": False,
@@ -158,27 +156,18 @@ class OverviewFeed:
         last = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_s)
-            try:
-                now_head = await self._outbox_head()
-                codes = set(self.watched_codes())
-                new_screen = bool(codes - watched)
-                watched = codes
-                if now_head != head or new_screen or time.monotonic() - last >= self.refresh_s:
-                    head = now_head
-                    await asyncio.sleep(self.debounce_s)
-                    await self.publish_all()
-                    last = time.monotonic()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("overview feed: publishing failed; retrying")
-                await asyncio.sleep(1.0)
+            now_head = await self._outbox_head()
+            codes = set(self.watched_codes())
+            new_screen = bool(codes - watched)
+            watched = codes
+            if now_head != head or new_screen or time.monotonic() - last >= self.refresh_s:
+                head = now_head
+                await asyncio.sleep(self.debounce_s)
+                await self.publish_all()
+                last = time.monotonic()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="gridhub-overview-feed")
+        self._task = tasks.supervise("overview-feed", self.run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+        await tasks.stop(self._task)

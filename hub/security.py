@@ -26,6 +26,8 @@ class TokenClaims:
     jurisdiction_code: str
     jurisdiction_path: str
     generation: int
+    #: Expiry (Unix seconds); a live ``/ws`` connection is closed once it passes.
+    expires_at: int = 0
 
 
 class InvalidToken(Exception):
@@ -58,6 +60,7 @@ def decode_token(token: str, *, secret: str) -> TokenClaims:
             jurisdiction_code=str(payload["jur"]),
             jurisdiction_path=str(payload["path"]),
             generation=int(payload["gen"]),
+            expires_at=int(payload["exp"]),
         )
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc

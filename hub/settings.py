@@ -52,8 +52,55 @@ class Settings(BaseSettings):
     dispatch_pending_max: int = Field(
         default=1000, ge=1, description="Most unacknowledged dispatches sent on a (re)subscription."
     )
+    ws_account_recheck_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Re-check every /ws client's account (and token expiry) this often, besides on revocation.",
+    )
     relay_lease_s: float = Field(
         default=5.0, gt=0, le=120, description="Outbox relay leadership lease (one relay among the hubs)."
+    )
+    # Live view (stream/webrtc.py, stream/mjpeg.py).
+    live_ice_hosts: list[str] = Field(
+        default_factory=list,
+        description='Addresses offered as WebRTC host candidates, e.g. ["127.0.0.1"]; empty: every interface but '
+        "loopback (aioice's default).",
+    )
+    live_ice_servers: list[str] = Field(
+        default_factory=list, description='STUN/TURN URLs for WebRTC, e.g. ["stun:10.0.0.1:3478"]; empty: none.'
+    )
+    live_max_viewers_per_camera: int = Field(default=16, ge=1, le=1000, description="WebRTC viewers of one camera.")
+    live_max_viewers: int = Field(default=100, ge=1, le=10_000, description="WebRTC viewers of one hub in all.")
+    live_connect_timeout_s: float = Field(default=15.0, gt=0, le=300, description="Close a viewer not connected by.")
+    live_start_timeout_s: float = Field(default=5.0, ge=0, le=60, description="Wait this long for a connecting camera.")
+    mjpeg_max_fps: int = Field(default=10, ge=1, le=25, description="Highest MJPEG fallback rate.")
+    mjpeg_max_viewers_per_camera: int = Field(default=32, ge=1, le=1000)
+
+    # Cameras (stream/): readers, recording and lookback.
+    streams_enabled: bool = Field(
+        default=True, description="Run the camera readers (and recorders) in this hub process; one hub per camera set."
+    )
+    rtsp_transport: str = Field(default="tcp", pattern="^(tcp|udp)$", description="RTSP transport unless the URL says.")
+    stream_open_timeout_s: float = Field(default=8.0, gt=0, le=120, description="Opening a camera gives up after.")
+    stream_read_timeout_s: float = Field(default=8.0, gt=0, le=120, description="A camera silent this long is offline.")
+    stream_backoff_max_s: float = Field(default=30.0, gt=0, le=3600, description="Longest wait between reconnects.")
+    recording_enabled: bool = Field(default=True, description="Record every enabled H.264/H.265 camera continuously.")
+    recording_dir: Path | None = Field(default=None, description="Where segments go; empty: data_dir/recordings.")
+    recording_segment_s: float = Field(default=30.0, ge=2, le=600, description="Length of one recorded segment.")
+    recording_retention_hours: float = Field(default=72.0, gt=0, description="Segments older than this are deleted.")
+    recording_quota_gb: float = Field(default=50.0, gt=0, description="Oldest segments go first above this size.")
+    # Detection (vision/, DESIGN section 2).
+    vision_enabled: bool = Field(default=True, description="Run detection inside this hub (False: workers only).")
+    vision_backend: str = Field(default="fastestdet", description="fastestdet (bundled) or ultralytics.")
+    vision_model: str = Field(default="", description="Model path (.pt, .onnx, OpenVINO folder); empty: bundled.")
+    vision_camera_models: dict[int, tuple[str, str]] = Field(
+        default={}, description='Per camera backend and model, JSON: {"12": ["ultralytics", "/models/y.onnx"]}.'
+    )
+    vision_detect_fps: float = Field(default=5.0, gt=0, le=30, description="Frames a second looked at per camera.")
+    vision_motion_gating: bool = Field(default=True, description="Run the detector only where something moves.")
+    vision_lease_ttl_s: float = Field(
+        default=3.0, ge=0.5, le=60, description="Camera lease among vision workers (Redis): handover time."
     )
 
     @property
@@ -80,6 +127,10 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @property
+    def resolved_recording_dir(self) -> Path:
+        return self.recording_dir or self.data_dir / "recordings"
 
 
 @lru_cache

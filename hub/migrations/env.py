@@ -9,9 +9,12 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import dispatch.models  # noqa: F401  (registers the tables)
+import dispatch.media
+import dispatch.models  # noqa: F401
 import hub.realtime.pending  # noqa: F401
+import screens.layouts  # noqa: F401
 import stream.models  # noqa: F401
+import vision.models  # noqa: F401
 from dispatch.db import Base
 
 target_metadata = Base.metadata

@@ -6,25 +6,29 @@ What lives where:
   ``bus_redis.py`` the Redis Streams + pub/sub engine (offsets, epochs, gap filling, relay lease);
 * ``relay.py`` publishes outbox rows exactly once; ``pending.py`` the durable record of unacknowledged
   dispatches (table ``realtime_dispatch``);
+* ``accounts.py`` whether a token's account still stands (checked on connect and on revocation);
 * ``channels.py`` who may subscribe to what; ``fanout.py`` this process's subscriptions and delivery
   loop; ``session.py`` one client's bounded queue; ``endpoint.py`` the ``/ws`` protocol.
 
 The app factory uses ``Realtime(settings, session_factory)``, ``await start()``, ``await stop()``,
 ``router``, ``await ready()`` and ``notify()`` (after a workflow commit: relay now). Domain code may
 ``await publish(channel, type, data)`` for aggregates (``screen:``) and detections that do not go through
-the outbox.
+the outbox. ``await revoke_user(user_id)`` (contract C2) makes every hub re-check that user's sockets now:
+call it after committing a logout, a deactivation or a role or jurisdiction change.
 
 Its settings (``GRIDHUB_WS_*``, ``GRIDHUB_DISPATCH_*``, ``GRIDHUB_RELAY_*``) are documented in hub/settings.py.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.realtime.bus import Bus, MemoryBus
+from hub.realtime.accounts import AccountChecker
+from hub.realtime.bus import CONTROL, Bus, BusUnavailable, MemoryBus
 from hub.realtime.endpoint import websocket_endpoint
 from hub.realtime.fanout import Fanout
 from hub.realtime.pending import PendingStore
@@ -32,6 +36,8 @@ from hub.realtime.relay import OutboxRelay
 from hub.settings import Settings
 
 __all__ = ["Realtime"]
+
+log = logging.getLogger("gridhub.realtime")
 
 
 class Realtime:
@@ -55,12 +61,15 @@ class Realtime:
         else:
             self.bus = MemoryBus(maxlen=settings.stream_maxlen)
         self.pending = PendingStore(session_factory, limit=settings.dispatch_pending_max)
+        self.accounts = AccountChecker(session_factory)
         self.fanout = Fanout(
             self.bus,
             self.pending,
             heartbeat_s=settings.ws_heartbeat_s,
             redeliver_s=settings.dispatch_redeliver_s,
             replay_max=settings.ws_replay_max,
+            accounts=self.accounts,
+            recheck_s=settings.ws_account_recheck_s,
         )
         self.relay: OutboxRelay | None = (
             OutboxRelay(
@@ -110,6 +119,19 @@ class Realtime:
     async def publish(self, channel: str, type_: str, data: dict[str, Any]) -> int:
         """Publish directly (aggregates, detections); workflow changes go through the outbox instead."""
         return await self.bus.publish(channel, type_, data)
+
+    async def revoke_user(self, user_id: int) -> None:
+        """Make every hub re-check ``user_id``'s sockets now (contract C2), closing with 4001 those whose
+        account no longer matches their token (logged out, deactivated, role or jurisdiction changed).
+
+        Call after the change is committed. Published on the bus; where the bus does not answer, this hub
+        re-checks its own sockets and the others catch up when their bus reconnects (they re-check all).
+        """
+        try:
+            await self.bus.publish(CONTROL, "revoke", {"user_id": int(user_id)})
+        except BusUnavailable:
+            log.warning("bus unavailable: revocation of user %s applied on this hub only for now", user_id)
+            await self.fanout.recheck(int(user_id), fail_closed=True)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -46,14 +46,20 @@ except ImportError:  # pragma: no cover
 DURABLE_PREFIXES = ("dispatch:", "detections:")
 TRANSIENT_PREFIXES = ("screen:",)
 EVENTS = "events"
+CAMERAS = "cameras"
+#: Channels whose messages carry location codes and reach only subscribers of that jurisdiction.
+SCOPED = frozenset({EVENTS, CAMERAS})
+#: Hub-to-hub messages (account revocations): every hub always watches it; no client may subscribe to it
+#: (its name is outside the channel grammar of channels.py).
+CONTROL = "_control"
 
 
 def is_durable(channel: str) -> bool:
-    return channel == EVENTS or channel.startswith(DURABLE_PREFIXES)
+    return channel in SCOPED or channel.startswith(DURABLE_PREFIXES)
 
 
 def is_transient(channel: str) -> bool:
-    return channel.startswith(TRANSIENT_PREFIXES)
+    return channel.startswith(TRANSIENT_PREFIXES) or channel == CONTROL
 
 
 def new_epoch() -> int:
@@ -101,10 +107,11 @@ class Message:
         self.frame = frame
         self._wire: bytes | None = None
         self.text: str | None = None
-        #: For ``events``: the event's location codes, and its assignee (who sees it wherever they are).
+        #: For ``events`` and ``cameras``: the event's (camera's) location codes, and the event's assignee
+        #: (who sees it wherever they are).
         self.codes: tuple[str, ...] = ()
         self.assignee: int | None = None
-        if channel == EVENTS and isinstance(data, dict):
+        if channel in SCOPED and isinstance(data, dict):
             self.codes = tuple(
                 {
                     c: None
@@ -179,6 +186,8 @@ class Bus(abc.ABC):
     def __init__(self) -> None:
         self.sink: Sink = lambda message: None
         self.on_reset: ResetHandler = lambda channel, latest: None
+        #: Called after the engine lost and regained its connection (messages may have been missed).
+        self.on_reconnect: Callable[[], None] = lambda: None
 
     async def start(self) -> None:  # noqa: B027
         pass
@@ -237,7 +246,7 @@ class MemoryBus(Bus):
         self.maxlen = maxlen
         self.rings: dict[str, _Ring] = {}
         self.transient: dict[str, Message] = {}
-        self.watched: set[str] = set()
+        self.watched: set[str] = {CONTROL}
 
     def _ring(self, channel: str) -> _Ring:
         ring = self.rings.get(channel)

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from hub import tasks
 from hub.realtime.bus import (
+    CONTROL,
     Bus,
     BusUnavailable,
     History,
@@ -127,8 +128,9 @@ class RedisBus(Bus):
         self.maxlen = maxlen
         self.prefix = prefix
         self.redis: aioredis.Redis | None = None
-        #: channel → last offset delivered to the sink (``None`` while the watch is being set up).
-        self.pos: dict[str, int | None] = {}
+        #: channel → last offset delivered to the sink (``None`` while the watch is being set up); the
+        #: control channel is always watched (subscribed on every (re)connect of the reader).
+        self.pos: dict[str, int | None] = {CONTROL: 0}
         self._pending_frames: dict[str, list[Message]] = {}
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
@@ -291,7 +293,9 @@ class RedisBus(Bus):
                 if attempt:
                     log.info("bus reader reconnected; resynchronising %d channels", len(channels))
                     for channel in channels:
-                        await self._fill(channel, None)
+                        if channel != CONTROL:
+                            await self._fill(channel, None)
+                    self.on_reconnect()
                 for message in held:
                     await self._deliver(message)
                 attempt = 0

@@ -3,6 +3,7 @@
 | channel | who |
 | --- | --- |
 | ``events`` | any logged-in user, each message filtered (below) |
+| ``cameras`` | any logged-in user: status changes of the cameras in their jurisdiction |
 | ``dispatch:{user_id}`` | that user, or an admin |
 | ``screen:{name}`` | leader, dispatcher, admin; ``screen:{name}.{code}`` only inside their jurisdiction |
 | ``detections:{camera}`` | dispatcher, leader, admin |
@@ -17,7 +18,9 @@ import re
 
 from hub.security import TokenClaims
 
-_NAME = re.compile(r"^(events|dispatch:\d{1,18}|screen:[A-Za-z0-9_.\-]{1,64}|detections:[A-Za-z0-9_.\-]{1,64})$")
+_NAME = re.compile(
+    r"^(events|cameras|dispatch:\d{1,18}|screen:[A-Za-z0-9_.\-]{1,64}|detections:[A-Za-z0-9_.\-]{1,64})$"
+)
 
 SCREEN_ROLES = frozenset({"leader", "dispatcher", "admin"})
 DETECTION_ROLES = frozenset({"dispatcher", "leader", "admin"})
@@ -35,7 +38,7 @@ def authorise(claims: TokenClaims, channel: object) -> str:
     if not isinstance(channel, str) or not _NAME.match(channel):
         raise ChannelError("bad_channel", f"unknown channel {str(channel)[:100]!r}")
     role = claims.role
-    if channel == "events":
+    if channel in ("events", "cameras"):
         return channel
     if channel.startswith("dispatch:"):
         if role == "admin" or int(channel[9:]) == claims.user_id:

@@ -10,8 +10,10 @@ Server → client: ``{"channel","offset","type","data","ts"}`` (``ts``: publish 
 ``{"type":"unsubscribed","channel"}``, ``{"type":"error","code","message"}``, ``{"type":"pong"}``,
 ``{"type":"ping"}`` every ``ws_heartbeat_s``.
 
-Close codes: 4001 invalid or missing token; 1009 message too big; 1008 client too slow or silent for
-3 heartbeats; 1013 the bus is unavailable (reconnect later); 1001 server shutting down.
+Close codes: 4001 invalid or missing token, or its account no longer matches it (logged out, deactivated,
+role or jurisdiction changed: checked on connect and whenever the account changes); 1009 message too big;
+1008 client too slow or silent for 3 heartbeats; 1013 the bus (or the account check) is unavailable
+(reconnect later); 1001 server shutting down.
 """
 
 from __future__ import annotations
@@ -83,8 +85,18 @@ async def websocket_endpoint(rt: Realtime, websocket: WebSocket) -> None:
         fast=rt.fast_path,
     )
     fanout = rt.fanout
+    # Registered before the account check, so a revocation arriving meanwhile finds this socket.
     fanout.register(s)
     try:
+        try:
+            reason = await rt.accounts.check(claims)
+        except Exception:
+            log.exception("checking the account of ws user %s", claims.user_id)
+            await s.close(1013, "account check unavailable, reconnect")
+            return
+        if reason is not None:
+            await s.close(4001, reason)
+            return
         while not s.closed:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":

@@ -16,7 +16,8 @@ from typing import Any
 
 from hub import tasks
 from hub.gcwatch import FreezePolicy
-from hub.realtime.bus import EVENTS, Bus, BusUnavailable, Message, is_durable, is_transient
+from hub.realtime.accounts import AccountChecker, refusal
+from hub.realtime.bus import CONTROL, SCOPED, Bus, BusUnavailable, Message, is_durable, is_transient
 from hub.realtime.pending import PendingStore, dispatch_user
 from hub.realtime.session import DISPATCH, PING_PAYLOAD, Session, channel_kind
 from hub.tasks import supervise
@@ -59,7 +60,7 @@ class Channel:
 
     def add(self, s: Session) -> None:
         self.subs.add(s)
-        if self.name == EVENTS:
+        if self.name in SCOPED:
             if s.admin:
                 self.admins.add(s)
             else:
@@ -68,7 +69,7 @@ class Channel:
 
     def discard(self, s: Session) -> None:
         self.subs.discard(s)
-        if self.name == EVENTS:
+        if self.name in SCOPED:
             self.admins.discard(s)
             for index, key in ((self.by_code, s.jcode), (self.by_user, s.user_id)):
                 group = index.get(key)
@@ -95,6 +96,8 @@ class Fanout:
         redeliver_s: float,
         replay_max: int,
         idle_unwatch_s: float = 30.0,
+        accounts: AccountChecker | None = None,
+        recheck_s: float = 60.0,
     ) -> None:
         self.bus = bus
         self.pending = pending
@@ -102,6 +105,8 @@ class Fanout:
         self.redeliver_s = redeliver_s
         self.replay_max = replay_max
         self.idle_unwatch_s = idle_unwatch_s
+        self.accounts = accounts
+        self.recheck_s = recheck_s
         self.sessions: set[Session] = set()
         self.channels: dict[str, Channel] = {}
         self.delivered = 0
@@ -110,12 +115,14 @@ class Fanout:
         self._bg: set[asyncio.Task[Any]] = set()
         bus.sink = self.deliver
         bus.on_reset = self.on_reset
+        bus.on_reconnect = lambda: self.spawn(self.recheck())
 
     async def start(self) -> None:
         self._tasks = [
             supervise("ws-heartbeat", self._heartbeat),
             supervise("dispatch-redeliver", self._redeliver),
             supervise("ws-channel-gc", self._gc),
+            supervise("ws-account-recheck", self._recheck_loop),
         ]
 
     async def stop(self) -> None:
@@ -140,6 +147,8 @@ class Fanout:
         """
         ch = self.channels.get(msg.channel)
         if ch is None:
+            if msg.channel == CONTROL:
+                self._control(msg)
             return
         if ch.backlog:
             ch.backlog.append(msg)
@@ -152,7 +161,7 @@ class Fanout:
         self.spawn(self._drain(ch, targets))
 
     def _targets(self, ch: Channel, msg: Message) -> list[Session]:
-        if ch.name != EVENTS:
+        if ch.name not in SCOPED:
             return list(ch.subs)
         codes = msg.codes
         targets: list[Session] = []
@@ -193,6 +202,50 @@ class Fanout:
                 self.spawn(self._send_pending(s, channel))
             else:
                 s.send_reset(channel, latest)
+
+    # accounts -------------------------------------------------------------------------------------
+    def _control(self, msg: Message) -> None:
+        """A hub-to-hub message: ``revoke`` re-checks that user's sockets on this hub now."""
+        user_id = msg.data.get("user_id") if isinstance(msg.data, dict) else None
+        if msg.type == "revoke" and isinstance(user_id, int) and not isinstance(user_id, bool):
+            self.spawn(self.recheck(user_id, fail_closed=True))
+
+    async def recheck(self, user_id: int | None = None, *, fail_closed: bool = False) -> int:
+        """Close (4001, with the reason) the sockets whose account no longer matches their token: all of
+        this hub's, or one user's. Where the database does not answer, ``fail_closed`` closes that
+        user's sockets with 1013 (they reconnect, and the connect checks again). How many were closed."""
+        if self.accounts is None:
+            return 0
+        targets = [s for s in self.sessions if user_id is None or s.user_id == user_id]
+        if not targets:
+            return 0
+        try:
+            states = await self.accounts.states(s.user_id for s in targets)
+        except Exception:
+            log.exception("re-checking the accounts of %d ws clients", len(targets))
+            if not fail_closed:
+                return 0
+            closing = [(s, 1013, "account check unavailable, reconnect") for s in targets]
+        else:
+            now = time.time()
+            closing = []
+            for s in targets:
+                reason = refusal(s.claims, states.get(s.user_id), now=now)
+                if reason is not None:
+                    closing.append((s, 4001, reason))
+        for s, _, reason in closing:
+            log.info("closing ws client user=%s: %s", s.user_id, reason)
+        await asyncio.gather(*(s.close(code, reason) for s, code, reason in closing), return_exceptions=True)
+        return len(closing)
+
+    async def _recheck_loop(self) -> None:
+        """The safety net under the revocations: every ``recheck_s`` (also closes expired tokens)."""
+        while True:
+            await asyncio.sleep(self.recheck_s)
+            try:
+                await self.recheck()
+            except Exception:
+                log.exception("ws account re-check")
 
     # sessions -------------------------------------------------------------------------------------
     def register(self, s: Session) -> None:
@@ -257,7 +310,7 @@ class Fanout:
                     {"type": "subscribed", "channel": channel, "offset": history.latest, "epoch": history.epoch}
                 )
                 last = history.latest
-                is_events = channel == EVENTS
+                is_events = channel in SCOPED
                 if history.reset and since is not None:
                     s.send_reset(channel, history.latest)
                 else:

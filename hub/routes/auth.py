@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch import users
 from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH
 from dispatch.schemas import Storable
-from hub.deps import LoggedInUser, SessionDep, SettingsDep
+from hub.deps import LoggedInUser, RealtimeDep, SessionDep, SettingsDep
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -89,22 +89,23 @@ async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) ->
     },
 )
 async def change_password(
-    body: PasswordChangeIn, request: Request, user: LoggedInUser, db_session: SessionDep, settings: SettingsDep
+    body: PasswordChangeIn, user: LoggedInUser, db_session: SessionDep, settings: SettingsDep, realtime: RealtimeDep
 ) -> TokenOut:
     """Change your own password. Every other session of the account ends; the answer carries a new token."""
     await users.change_password(
         db_session=db_session, user=user, old_password=body.old_password, new_password=body.new_password
     )
     await db_session.commit()
-    await request.app.state.realtime.revoke_user(user.id)
+    await realtime.revoke_user(user.id)
     token = issue_token(user, secret=settings.signing_key, ttl_minutes=settings.token_ttl_minutes)
     return TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60)
 
 
 @router.post("/logout", status_code=204)
-async def logout(user: LoggedInUser, db_session: SessionDep) -> None:
-    """Invalidate every token of the current user."""
+async def logout(user: LoggedInUser, db_session: SessionDep, realtime: RealtimeDep) -> None:
+    """Invalidate every token of the current user and close their live connections on every hub."""
     await users.logout(db_session=db_session, user=user)
+    await realtime.revoke_user(user.id)
 
 
 @router.get("/me", response_model=MeOut)

@@ -1,4 +1,4 @@
-"""GET /api/v1/screens/overview: the big screen's tiles for one jurisdiction (运行概览大屏).
+"""The big screen's API (运行概览大屏): its tiles for one jurisdiction, and its layout documents.
 
 The same document is pushed live on ``screen:overview.{code}`` by :mod:`hub.overview_feed`.
 """
@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from dispatch import jurisdictions
 from dispatch.errors import NotFound
 from dispatch.models import Role, User
 from hub.deps import RequireRole, SessionDep
+from screens import layouts
 
 router = APIRouter(prefix="/api/v1/screens", tags=["screens"])
 
@@ -42,3 +43,42 @@ async def screen_overview(
     if not jurisdictions.contains(user.jurisdiction.path, node.path):
         raise NotFound(f"jurisdiction {node.code!r} not found")
     return await request.app.state.overview_feed.compute(node, db_session)
+
+
+LayoutName = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$", description="The screen, e.g. `overview`.")]
+LayoutEditor = Annotated[User, Depends(RequireRole(Role.LEADER, Role.ADMIN))]
+
+
+@router.get(
+    "/{name}/layout",
+    responses={
+        401: {"description": "Not logged in."},
+        403: {"description": "Only leaders, dispatchers and admins watch the big screen."},
+        404: {"description": "No layout saved for this screen yet: use the built-in default."},
+    },
+)
+async def get_screen_layout(name: LayoutName, _: ScreenUser, db_session: SessionDep) -> dict[str, Any]:
+    """The saved layout document of a screen (tiles on a 24 × 12 grid, each tile's data and options)."""
+    document = await layouts.get_layout(db_session=db_session, name=name)
+    if document is None:
+        raise NotFound(f"no layout saved for screen {name!r}")
+    return document
+
+
+@router.put(
+    "/{name}/layout",
+    responses={
+        401: {"description": "Not logged in."},
+        403: {"description": "Only leaders and admins edit layouts."},
+        412: {"description": "Someone saved a newer version meanwhile: reload, then edit again."},
+        422: {"description": "The document is not a valid layout."},
+    },
+)
+async def put_screen_layout(
+    name: LayoutName, document: layouts.LayoutDocument, user: LayoutEditor, db_session: SessionDep
+) -> dict[str, Any]:
+    """Save the whole layout document; ``version`` must be the version it was loaded at (0 for a first save)."""
+    try:
+        return await layouts.save_layout(db_session=db_session, name=name, document=document, user_id=user.id)
+    except layouts.StaleLayout as stale:
+        raise HTTPException(status_code=412, detail=str(stale)) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from dispatch import users
@@ -19,7 +19,7 @@ from dispatch.models import Role, Source, User
 from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH, generate_password
 from dispatch.schemas import Storable, storable_text
 from dispatch.service import DISPATCH_ROLES
-from hub.deps import AdminUser, CurrentUser, SessionDep
+from hub.deps import AdminUser, CurrentUser, RealtimeDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -140,11 +140,6 @@ class UserPatchIn(Storable):
     )
 
 
-async def revoke_sessions(request: Request, user_id: int) -> None:
-    """Close the account's live sockets on every hub (contract C2); its tokens already died with the commit."""
-    await request.app.state.realtime.revoke_user(user_id)
-
-
 @router.get("", response_model=UserPage, responses={401: _REFUSALS[401], 404: {"description": "unknown jurisdiction"}})
 async def list_users(
     user: CurrentUser,
@@ -212,7 +207,7 @@ async def create_user(body: UserCreateIn, admin: AdminUser, db_session: SessionD
     },
 )
 async def update_user(
-    user_id: UserId, body: UserPatchIn, request: Request, admin: AdminUser, db_session: SessionDep
+    user_id: UserId, body: UserPatchIn, admin: AdminUser, db_session: SessionDep, realtime: RealtimeDep
 ) -> UserWritten:
     """Edit an account inside your jurisdiction (admin).
 
@@ -231,6 +226,6 @@ async def update_user(
     )
     update = await users.update_user(db_session=db_session, admin=admin, target=target, changes=changes)
     await db_session.commit()
-    if update.revoked:
-        await revoke_sessions(request, target.id)
+    if update.revoked:  # its tokens died with the commit; now its live sockets on every hub (contract C2)
+        await realtime.revoke_user(target.id)
     return user_out(target, admin, update.temporary_password)

@@ -17,10 +17,11 @@ from typing import Any
 
 import uvicorn
 import websockets
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch.models import OutboxMessage
+from dispatch.models import Jurisdiction, OutboxMessage, User
 from hub.security import issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,11 +44,15 @@ USERS = {
     10: ("responder", "G1"),
     11: ("responder", "G2"),
     12: ("department", "T1"),
+    21: ("responder", "G1"),
+    22: ("responder", "G1"),
 }
 
 
 def token(user_id: int, *, secret: str = SECRET, role: str | None = None) -> str:
-    r, j = USERS.get(user_id, ("responder", "G1"))
+    # The hub checks every /ws token against its account: hubapp seeds exactly the accounts of USERS.
+    assert user_id in USERS, f"user {user_id} is not in USERS (add it there)"
+    r, j = USERS[user_id]
     user = SimpleNamespace(
         id=user_id,
         username=f"u{user_id}",
@@ -57,6 +62,47 @@ def token(user_id: int, *, secret: str = SECRET, role: str | None = None) -> str
         token_generation=0,
     )
     return issue_token(user, secret=secret, ttl_minutes=60)  # type: ignore[arg-type]
+
+
+LEVELS = ("county", "town", "village", "grid")
+
+
+async def seed_accounts(engine: AsyncEngine) -> None:
+    """The jurisdictions of PATHS and the accounts of USERS, as the tokens of ``token()`` describe them (the hub
+    checks every /ws token against its account). Idempotent, and safe when several hubs start at once."""
+    nodes: dict[str, tuple[str, str | None, str]] = {}
+    for path in PATHS.values():
+        codes = path.strip("/").split("/")
+        for depth, code in enumerate(codes):
+            nodes[code] = (LEVELS[depth], codes[depth - 1] if depth else None, "/" + "/".join(codes[: depth + 1]) + "/")
+    rows: list[tuple[type[Any], Any, dict[str, Any]]] = [
+        (Jurisdiction, code, {"code": code, "name": code, "level": level, "parent_code": parent, "path": path})
+        for code, (level, parent, path) in nodes.items()
+    ]
+    rows += [
+        (
+            User,
+            user_id,
+            {
+                "id": user_id,
+                "username": f"u{user_id}",
+                "display_name": f"u{user_id}",
+                "password_hash": "-",
+                "role": role,
+                "jurisdiction_code": code,
+                "is_active": True,
+                "failed_logins": 0,
+                "token_generation": 0,
+            },
+        )
+        for user_id, (role, code) in USERS.items()
+    ]
+    for model, key, values in rows:
+        pk = model.code if model is Jurisdiction else model.id
+        with contextlib.suppress(IntegrityError):
+            async with engine.begin() as conn:
+                if (await conn.execute(select(pk).where(pk == key))).first() is None:
+                    await conn.execute(insert(model.__table__).values(**values))
 
 
 def event_data(event_id: int, grid: str = "G1", *, assignee: int | None = None, **extra: Any) -> dict[str, Any]:

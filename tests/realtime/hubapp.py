@@ -1,4 +1,5 @@
-"""A minimal hub for the realtime tests: the Realtime router on FastAPI, driven by GRIDHUB_* settings.
+"""A minimal hub for the realtime tests: the Realtime router on FastAPI, driven by GRIDHUB_* settings, with
+the accounts of tests/realtime/helpers.py in its database (every /ws token is checked against its account).
 
 Used in-process (``build_app``) and as a subprocess (``python -m uvicorn --factory
 tests.realtime.hubapp:create_app``) until the tests can run hub.app's own factory.
@@ -17,6 +18,7 @@ from dispatch.db import Base
 from hub.db import create_engine, create_session_factory
 from hub.realtime import Realtime
 from hub.settings import Settings
+from tests.realtime.helpers import seed_accounts
 
 
 def build_app(settings: Settings, *, create_tables: bool = True, **realtime_kwargs: object) -> FastAPI:
@@ -29,6 +31,7 @@ def build_app(settings: Settings, *, create_tables: bool = True, **realtime_kwar
         if create_tables:
             async with engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all)
+        await seed_accounts(engine)
         await realtime.start()
         try:
             yield

@@ -1,0 +1,172 @@
+// gridhub's browser client, shared by every page: the token, the REST API and one live WebSocket.
+//
+// One socket per page, typed channels (Frigate's web UI does the same): each channel keeps its last
+// offset so a reconnect resumes where it stopped; a `reset` tells the page to reload that channel's
+// data from the REST API. The connection state is shown to the user (a lost socket says 重连中).
+
+const TOKEN_KEY = "gridhub.token";
+
+export function token() {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value) {
+  if (value) localStorage.setItem(TOKEN_KEY, value);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+export function loginUrl() {
+  return `/screens/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+}
+
+/** Leave for the login page when there is no token or the server refused it. */
+export function requireLogin() {
+  if (!token()) {
+    location.replace(loginUrl());
+    throw new Error("not logged in");
+  }
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && (body.message || body.detail)) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** fetch() on the API with the bearer token; JSON in and out; ApiError with the server's message. */
+export async function api(path, { method = "GET", body, params } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  const headers = { Authorization: `Bearer ${token()}` };
+  let payload;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const r = await fetch(url, { method, headers, body: payload });
+  if (r.status === 401) {
+    setToken(null);
+    location.replace(loginUrl());
+    throw new ApiError(401, { message: "登录已失效,请重新登录" });
+  }
+  const type = r.headers.get("content-type") || "";
+  const data = type.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+
+/** The page's one WebSocket: subscribe(channel, handler, onReset); resumes from offsets after a drop. */
+export class Live {
+  constructor({ onState } = {}) {
+    this.handlers = new Map(); // channel → {onMessage, onReset}
+    this.offsets = new Map(); // channel → last offset seen
+    this.onState = onState || (() => {});
+    this.backoff = 250;
+    this.ws = null;
+    this.closed = false;
+    this.connect();
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && (!this.ws || this.ws.readyState > 1)) this.connect();
+    });
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token())}`);
+    this.ws = ws;
+    this.onState(this.everConnected ? "reconnecting" : "connecting");
+    ws.onopen = () => {
+      this.backoff = 250;
+      this.everConnected = true;
+      this.onState("online");
+      for (const channel of this.handlers.keys()) this.sendSubscribe(channel);
+    };
+    ws.onmessage = (e) => this.receive(JSON.parse(e.data));
+    ws.onclose = (e) => {
+      if (this.ws !== ws || this.closed) return;
+      if (e.code === 4001) {
+        setToken(null);
+        location.replace(loginUrl());
+        return;
+      }
+      this.onState("reconnecting");
+      const wait = this.backoff * (0.5 + Math.random());
+      this.backoff = Math.min(this.backoff * 2, 8000);
+      setTimeout(() => this.connect(), wait);
+    };
+  }
+
+  sendSubscribe(channel) {
+    if (!this.ws || this.ws.readyState !== 1) return;
+    const msg = { op: "subscribe", channel };
+    if (this.offsets.has(channel)) msg.since = this.offsets.get(channel);
+    this.ws.send(JSON.stringify(msg));
+  }
+
+  subscribe(channel, onMessage, onReset) {
+    this.handlers.set(channel, { onMessage, onReset });
+    this.sendSubscribe(channel);
+  }
+
+  ack(channel, offset) {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify({ op: "ack", channel, offset }));
+  }
+
+  receive(msg) {
+    if (msg.type === "ping") {
+      if (this.ws.readyState === 1) this.ws.send(JSON.stringify({ op: "pong" }));
+      return;
+    }
+    const h = this.handlers.get(msg.channel);
+    if (!h) return;
+    if (msg.type === "reset") {
+      this.offsets.delete(msg.channel);
+      if (typeof msg.offset === "number") this.offsets.set(msg.channel, msg.offset);
+      if (h.onReset) h.onReset(msg);
+      return;
+    }
+    if (typeof msg.offset === "number") {
+      const last = this.offsets.get(msg.channel);
+      if (last !== undefined && msg.offset <= last && !msg.channel.startsWith("screen:")) return; // duplicate
+      this.offsets.set(msg.channel, msg.offset);
+    }
+    if (msg.type === "error" || msg.type === "subscribed" || msg.type === "epoch" || msg.type === "pong") return;
+    h.onMessage(msg);
+  }
+
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+}
+
+/** Shows the connection state in an element: 实时 / 连接中 / 重连中. */
+export function connectionBadge(el) {
+  const text = { online: "实时", connecting: "连接中…", reconnecting: "网络中断,重连中…" };
+  return (state) => {
+    el.textContent = text[state] || state;
+    el.dataset.state = state;
+  };
+}
+
+export function escapeHtml(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+export const STATE_NAMES = {
+  pending: "待受理",
+  rejected: "不予受理",
+  accepted: "待交办",
+  assigned: "待签收",
+  in_progress: "办理中",
+  pending_verify: "待核查",
+  closed: "已办结",
+};
+
+export const WARNING_NAMES = { none: "正常", yellow: "预警", red: "超期" };
+export const LEVEL_NAMES = { county: "县区", town: "镇街", village: "村社", grid: "网格" };

@@ -1,0 +1,303 @@
+// The tile types of the big screen. Each registers: a title, default options, and mount(body, tile, ctx)
+// returning {update(data), resize()}. `data` is the overview document of GET /api/v1/screens/overview
+// (the same document is pushed on screen:overview.{code}); tiles draw only what it holds.
+
+import { escapeHtml, LEVEL_NAMES, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
+
+const C = { accent: "#35c2ff", yellow: "#ffc53d", red: "#ff4d4f", green: "#52e08a", muted: "#7fa3d6", text: "#d8e8ff" };
+const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize);
+
+function numbers(body, items) {
+  body.innerHTML = `<div class="numbers">${items
+    .map(([key, label, cls]) => `<div><div class="n ${cls || ""}" data-metric="${key}">–</div><div class="l">${label}</div></div>`)
+    .join("")}</div>`;
+  return (values) => {
+    for (const [key] of items) {
+      const el = body.querySelector(`[data-metric="${key}"]`);
+      const v = values[key];
+      el.textContent = v === null || v === undefined ? "–" : v;
+    }
+  };
+}
+
+function chart(body) {
+  body.innerHTML = `<div class="chart"></div><div class="unavailable empty" hidden></div>`;
+  const c = echarts.init(body.firstChild, null, { renderer: "canvas" });
+  return c;
+}
+
+/** Shows `note` instead of the chart while there is nothing to draw; true when empty. */
+function empty(body, isEmpty, note) {
+  const overlay = body.querySelector(".empty");
+  overlay.textContent = note;
+  overlay.hidden = !isEmpty;
+  body.querySelector(".chart").style.visibility = isEmpty ? "hidden" : "visible";
+  return isEmpty;
+}
+
+const axisStyle = () => ({
+  axisLine: { lineStyle: { color: "#2a5aa0" } },
+  axisLabel: { color: C.muted, fontSize: 0.65 * rem() },
+  splitLine: { lineStyle: { color: "rgba(53,194,255,.1)" } },
+});
+
+export const TILES = {
+  today: {
+    title: "今日事件",
+    mount(body) {
+      const set = numbers(body, [["new", "今日新增"], ["handled", "今日处置", "green"], ["closed", "今日办结", "green"]]);
+      return { update: (d) => set(d.today) };
+    },
+  },
+  pending: {
+    title: "待受理预警",
+    mount(body) {
+      const set = numbers(body, [["total", "待受理"], ["yellow", "预警", "yellow"], ["red", "超时", "red"]]);
+      return { update: (d) => set(d.pending) };
+    },
+  },
+  forces: {
+    title: "网格力量在线",
+    mount(body) {
+      const set = numbers(body, [["online", "在线", "green"], ["total", "网格员总数"], ["rate", "在线率"]]);
+      return {
+        update: (d) => {
+          const f = d.forces;
+          set({ ...f, rate: f.total ? `${Math.round((100 * f.online) / f.total)}%` : "–" });
+        },
+      };
+    },
+  },
+  safety: {
+    title: "平安指数",
+    mount(body) {
+      const c = chart(body);
+      return {
+        resize: () => c.resize(),
+        update: (d) => {
+          const s = d.safety_index;
+          c.setOption({
+            tooltip: { formatter: () => escapeHtml(s.explanation) },
+            series: [{
+              type: "gauge", min: 0, max: 100, radius: "95%", center: ["50%", "58%"],
+              progress: { show: true, width: 0.6 * rem() },
+              axisLine: { lineStyle: { width: 0.6 * rem(), color: [[1, "rgba(53,194,255,.15)"]] } },
+              itemStyle: { color: s.value === null ? C.muted : s.value >= 80 ? C.green : s.value >= 60 ? C.yellow : C.red },
+              axisTick: { show: false }, splitLine: { show: false }, axisLabel: { show: false }, pointer: { show: false },
+              detail: { valueAnimation: true, fontSize: 1.8 * rem(), color: "#fff", offsetCenter: [0, "5%"],
+                formatter: (v) => (s.value === null ? "无数据" : v.toFixed(1)) },
+              title: { offsetCenter: [0, "45%"], color: C.muted, fontSize: 0.7 * rem() },
+              data: [{ value: s.value ?? 0, name: "本月" }],
+            }],
+          });
+        },
+      };
+    },
+  },
+  visits: {
+    title: "本月走访",
+    mount(body) {
+      return {
+        update: (d) => {
+          const v = d.visits;
+          body.innerHTML = v.available ? `<div class="numbers"><div class="n">${v.count}</div></div>` : `<div class="unavailable">${escapeHtml(v.note)}</div>`;
+        },
+      };
+    },
+  },
+  base: {
+    title: "基础数据",
+    mount(body) {
+      return { update: (d) => { body.innerHTML = `<div class="unavailable">${escapeHtml(d.base_data.note)}</div>`; } };
+    },
+  },
+  trend: {
+    title: "近30天事件趋势",
+    mount(body) {
+      const c = chart(body);
+      return {
+        resize: () => c.resize(),
+        update: (d) => c.setOption({
+          grid: { left: "6%", right: "3%", top: "16%", bottom: "14%" },
+          legend: { textStyle: { color: C.text, fontSize: 0.7 * rem() }, top: 0 },
+          tooltip: { trigger: "axis" },
+          xAxis: { type: "category", data: d.trend.map((t) => t.day.slice(5)), ...axisStyle() },
+          yAxis: { type: "value", minInterval: 1, ...axisStyle() },
+          series: [
+            { name: "新增", type: "line", smooth: true, data: d.trend.map((t) => t.new), itemStyle: { color: C.accent }, areaStyle: { opacity: 0.15 } },
+            { name: "办结", type: "line", smooth: true, data: d.trend.map((t) => t.closed), itemStyle: { color: C.green } },
+          ],
+        }),
+      };
+    },
+  },
+  towns: {
+    title: "辖区概况",
+    mount(body, tile, ctx) {
+      const c = chart(body);
+      c.on("click", (p) => { const row = c.__rows && c.__rows[p.dataIndex]; if (row) ctx.drill(row.code); });
+      return {
+        resize: () => c.resize(),
+        update: (d) => {
+          const rows = d.children;
+          c.__rows = rows;
+          c.setOption({
+            grid: { left: "24%", right: "4%", top: "12%", bottom: "4%" },
+            legend: { textStyle: { color: C.text, fontSize: 0.65 * rem() }, top: 0 },
+            tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+            xAxis: { type: "value", minInterval: 1, ...axisStyle() },
+            yAxis: { type: "category", inverse: true, data: rows.map((r) => r.name), ...axisStyle() },
+            series: [
+              { name: "在办正常", type: "bar", stack: "open", data: rows.map((r) => r.open - r.yellow - r.red), itemStyle: { color: C.accent } },
+              { name: "预警", type: "bar", stack: "open", data: rows.map((r) => r.yellow), itemStyle: { color: C.yellow } },
+              { name: "超期", type: "bar", stack: "open", data: rows.map((r) => r.red), itemStyle: { color: C.red } },
+            ],
+          }, { replaceMerge: ["series"] });
+        },
+      };
+    },
+  },
+  levels: {
+    title: "事件分级办结(近一年)",
+    mount(body) {
+      const c = chart(body);
+      return {
+        resize: () => c.resize(),
+        update: (d) => empty(body, !d.levels.total, "近一年暂无办结事件") || c.setOption({
+          tooltip: { formatter: "{b}: {c} 件 ({d}%)" },
+          legend: { orient: "vertical", right: 0, top: "middle", textStyle: { color: C.text, fontSize: 0.65 * rem() } },
+          series: [{
+            type: "pie", radius: ["45%", "75%"], center: ["38%", "50%"], label: { color: C.text, fontSize: 0.65 * rem(), formatter: "{d}%" },
+            data: d.levels.levels.map((l) => ({ name: `${LEVEL_NAMES[l.level]}级`, value: l.count })),
+          }],
+          color: [C.green, C.accent, C.yellow, C.red],
+        }),
+      };
+    },
+  },
+  efficiency: {
+    title: "事件效能(各环节平均用时)",
+    mount(body) {
+      const c = chart(body);
+      return {
+        resize: () => c.resize(),
+        update: (d) => empty(body, d.efficiency.every((s) => s.mean_hours === null), "近30天暂无可计算的环节用时") || c.setOption({
+          grid: { left: "12%", right: "4%", top: "10%", bottom: "14%" },
+          tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "无数据" : `${v} 小时`) },
+          xAxis: { type: "category", data: d.efficiency.map((s) => s.name), ...axisStyle() },
+          yAxis: { type: "value", name: "小时", nameTextStyle: { color: C.muted }, ...axisStyle() },
+          series: [{ type: "bar", data: d.efficiency.map((s) => s.mean_hours), itemStyle: { color: C.accent }, barWidth: "45%",
+            label: { show: true, position: "top", color: C.text, fontSize: 0.65 * rem(), formatter: (p) => (p.value === null ? "" : p.value) } }],
+        }),
+      };
+    },
+  },
+  hotwords: {
+    title: "热词(近7天)",
+    mount(body) {
+      const c = chart(body);
+      return {
+        resize: () => c.resize(),
+        update: (d) => empty(body, !d.hot_words.length, "近7天暂无事件文本") || c.setOption({
+          tooltip: {},
+          series: [{
+            type: "wordCloud", gridSize: 6, sizeRange: [0.7 * rem(), 2.2 * rem()], rotationRange: [0, 0],
+            left: "center", top: "center", width: "96%", height: "92%", shape: "square",
+            textStyle: { color: () => [C.accent, C.green, C.yellow, "#b37feb", "#fff"][Math.floor(Math.random() * 5)] },
+            data: d.hot_words.map((w) => ({ name: w.word, value: w.count })),
+          }],
+        }),
+      };
+    },
+  },
+  month: {
+    title: "本月事件处理统计",
+    mount(body) {
+      return {
+        update: (d) => {
+          const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+          const rows = [{ name: "合计", ...d.month.total }, ...d.month.rows];
+          body.innerHTML = `<table class="rows"><tr><th>辖区</th><th>新增</th><th>办结</th><th>办结率</th><th>按时办结率</th><th>满意率</th></tr>${rows
+            .map((r) => `<tr><td>${escapeHtml(r.name)}</td><td>${r.new}</td><td>${r.closed}</td><td>${pct(r.close_rate)}</td><td>${pct(r.on_time_rate)}</td><td>${pct(r.satisfaction_rate)}</td></tr>`)
+            .join("")}</table>`;
+        },
+      };
+    },
+  },
+  map: {
+    title: "辖区地图",
+    defaultOptions: { layers: { events: true, heat: false, responders: true, cameras: false } },
+    mount(body, tile, ctx) {
+      const layers = { ...this.defaultOptions.layers, ...(tile.options && tile.options.layers) };
+      const names = { events: "事件", heat: "热力", responders: "网格员", cameras: "摄像头" };
+      body.innerHTML = `<div class="layers">${Object.keys(names)
+        .map((k) => `<label><input type="checkbox" data-layer="${k}" ${layers[k] ? "checked" : ""}> ${names[k]}</label>`)
+        .join("")}</div><div class="legend"><i style="background:${C.accent}"></i>正常<i style="background:${C.yellow}"></i>预警<i style="background:${C.red}"></i>超期<i style="background:${C.green}"></i>在线网格员</div><div class="chart"></div>`;
+      const c = echarts.init(body.querySelector(".chart"));
+      let last = null;
+      body.querySelectorAll("[data-layer]").forEach((box) => box.addEventListener("change", () => {
+        layers[box.dataset.layer] = box.checked;
+        tile.options = { ...(tile.options || {}), layers: { ...layers } };
+        if (last) draw(last);
+      }));
+      c.on("click", (p) => {
+        if (p.componentType === "geo" || p.seriesType === "map") {
+          const code = ctx.regionCodes[p.name];
+          if (code) ctx.drill(code);
+        } else if (p.seriesName === "事件" || p.seriesName === "超期事件") {
+          ctx.showEvent(p.data.event, p.event && p.event.event);
+        }
+      });
+      const draw = (d) => {
+        last = d;
+        const markers = layers.events ? d.markers : [];
+        const point = (m) => ({ value: [m.lon, m.lat, 1], event: m, itemStyle: { color: m.warning === "red" ? C.red : m.warning === "yellow" ? C.yellow : C.accent } });
+        const open = Object.fromEntries(d.children.map((r) => [r.name, r.open]));
+        const series = [
+          { type: "map", map: ctx.mapName, geoIndex: 0, data: Object.entries(open).map(([name, value]) => ({ name, value })) },
+          { name: "事件", type: "scatter", coordinateSystem: "geo", symbolSize: 0.55 * rem(), data: markers.filter((m) => m.warning !== "red").map(point), zlevel: 2 },
+          { name: "超期事件", type: "effectScatter", coordinateSystem: "geo", symbolSize: 0.65 * rem(), data: markers.filter((m) => m.warning === "red").map(point), zlevel: 3,
+            rippleEffect: { scale: 3 } },
+          { name: "网格员", type: "scatter", coordinateSystem: "geo", symbol: "diamond", symbolSize: 0.5 * rem(), itemStyle: { color: C.green },
+            data: layers.responders ? d.forces.positions.map((p) => ({ value: [p.lon, p.lat], name: p.name })) : [], zlevel: 2 },
+          { name: "摄像头", type: "scatter", coordinateSystem: "geo", symbol: "rect", symbolSize: 0.35 * rem(), itemStyle: { color: "#b37feb" },
+            data: layers.cameras ? ctx.cameras.map((cam) => ({ value: [cam.lon, cam.lat], name: cam.name })) : [], zlevel: 1 },
+        ];
+        if (layers.heat) series.push({ name: "热力", type: "heatmap", coordinateSystem: "geo", data: d.markers.map((m) => [m.lon, m.lat, 1]), pointSize: 0.9 * rem(), blurSize: 1.4 * rem() });
+        const maxOpen = Math.max(1, ...Object.values(open));
+        c.setOption({
+          tooltip: { formatter: (p) => (p.data && p.data.event ? `${escapeHtml(p.data.event.title)}<br>${STATE_NAMES[p.data.event.state]} · ${WARNING_NAMES[p.data.event.warning]}` : `${escapeHtml(p.name)}${p.value !== undefined && !Array.isArray(p.value) ? `:在办 ${p.value} 件` : ""}`) },
+          visualMap: [
+            { seriesIndex: 0, min: 0, max: maxOpen, show: false, inRange: { color: ["#0d2f5e", "#1b5fae", "#2f8cff"] } },
+            ...(layers.heat ? [{ seriesIndex: series.length - 1, min: 0, max: 5, show: false, inRange: { color: ["rgba(0,0,255,0)", "#35c2ff", "#ffc53d", "#ff4d4f"] } }] : []),
+          ],
+          geo: { map: ctx.mapName, roam: true, zoom: 1.1, label: { show: true, color: "#cfe3ff", fontSize: 0.65 * rem() },
+            itemStyle: { areaColor: "#0d2f5e", borderColor: "#35c2ff", borderWidth: 1 },
+            emphasis: { itemStyle: { areaColor: "#245fb0" }, label: { color: "#fff" } } },
+          series,
+        }, { replaceMerge: ["series", "visualMap"] });
+      };
+      return { resize: () => c.resize(), update: draw };
+    },
+  },
+};
+
+export const DEFAULT_LAYOUT = {
+  uid: "overview",
+  schemaVersion: 1,
+  version: 0,
+  tiles: [
+    { id: "today", type: "today", gridPos: { x: 0, y: 0, w: 6, h: 2 } },
+    { id: "pending", type: "pending", gridPos: { x: 0, y: 2, w: 6, h: 2 } },
+    { id: "forces", type: "forces", gridPos: { x: 0, y: 4, w: 6, h: 2 } },
+    { id: "safety", type: "safety", gridPos: { x: 0, y: 6, w: 6, h: 3 } },
+    { id: "month", type: "month", gridPos: { x: 0, y: 9, w: 6, h: 3 } },
+    { id: "map", type: "map", gridPos: { x: 6, y: 0, w: 12, h: 8 }, options: { layers: { events: true, heat: false, responders: true, cameras: false } } },
+    { id: "trend", type: "trend", gridPos: { x: 6, y: 8, w: 12, h: 4 } },
+    { id: "towns", type: "towns", gridPos: { x: 18, y: 0, w: 6, h: 3 } },
+    { id: "levels", type: "levels", gridPos: { x: 18, y: 3, w: 6, h: 2 } },
+    { id: "efficiency", type: "efficiency", gridPos: { x: 18, y: 5, w: 6, h: 2 } },
+    { id: "hotwords", type: "hotwords", gridPos: { x: 18, y: 7, w: 6, h: 3 } },
+    { id: "visits", type: "visits", gridPos: { x: 18, y: 10, w: 6, h: 2 } },
+  ],
+};

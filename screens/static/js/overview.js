@@ -1,0 +1,232 @@
+// 运行概览大屏: loads the layout document and the overview, draws the tiles, follows
+// screen:overview.{code} live, drills down county → town → village → grid → event, and edits the layout.
+
+import { api, ApiError, connectionBadge, escapeHtml, Live, LEVEL_NAMES, requireLogin, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
+import { DEFAULT_LAYOUT, TILES } from "/static/js/overview-tiles.js";
+
+requireLogin();
+
+const CHILD_LEVEL = { county: "town", town: "village", village: "grid", grid: "grid" };
+const params = new URLSearchParams(location.search);
+const grid = document.getElementById("grid");
+const popup = document.getElementById("popup");
+
+const ctx = {
+  mapName: "",
+  regionCodes: {},
+  cameras: [],
+  drill(code) {
+    const url = new URL(location.href);
+    url.searchParams.set("jurisdiction", code);
+    location.assign(url);
+  },
+  showEvent(ev, mouse) {
+    popup.innerHTML = `<span class="close" id="popclose">✕</span><b>${escapeHtml(ev.title)}</b><br>
+      状态:${STATE_NAMES[ev.state] || ev.state} · <span class="w-${ev.warning}">${WARNING_NAMES[ev.warning]}</span><br>
+      紧急程度:${{ normal: "一般", urgent: "紧急", critical: "特急" }[ev.urgency] || ev.urgency}<br>
+      <a href="/screens/console?event=${ev.id}">在调度台打开事件 #${ev.id}</a>`;
+    popup.style.left = `${Math.min((mouse && mouse.clientX) || 200, innerWidth - 360)}px`;
+    popup.style.top = `${Math.min((mouse && mouse.clientY) || 200, innerHeight - 160)}px`;
+    popup.hidden = false;
+    document.getElementById("popclose").onclick = () => { popup.hidden = true; };
+  },
+};
+
+let layout = structuredClone(DEFAULT_LAYOUT);
+let mounted = []; // [{tile, el, view}]
+let data = null;
+let node = null;
+
+function tileElement(tile) {
+  const type = TILES[tile.type];
+  const el = document.createElement("section");
+  el.className = "tile";
+  el.dataset.tile = tile.id;
+  const { x, y, w, h } = tile.gridPos;
+  el.style.gridColumn = `${x + 1} / span ${w}`;
+  el.style.gridRow = `${y + 1} / span ${h}`;
+  el.innerHTML = `<h2>${escapeHtml(tile.title || type.title)}</h2><div class="body"></div>
+    <div class="edit"><button data-op="w-" title="变窄">−</button><button data-op="w+" title="变宽">+</button>
+    <button data-op="h-" title="变矮">▴</button><button data-op="h+" title="变高">▾</button><button data-op="hide" title="隐藏">×</button></div>`;
+  return el;
+}
+
+function render() {
+  for (const m of mounted) m.view.dispose && m.view.dispose();
+  grid.innerHTML = "";
+  mounted = [];
+  for (const tile of layout.tiles) {
+    const type = TILES[tile.type];
+    if (!type) continue;
+    const el = tileElement(tile);
+    grid.appendChild(el);
+    const view = type.mount(el.querySelector(".body"), tile, ctx);
+    mounted.push({ tile, el, view });
+  }
+  if (data) update(data);
+  fillAddMenu();
+}
+
+function update(d) {
+  data = d;
+  for (const m of mounted) {
+    try {
+      m.view.update(d);
+    } catch (err) {
+      console.error(`tile ${m.tile.id}`, err);
+    }
+  }
+  document.body.dataset.generatedAt = d.generated_at;
+}
+
+async function loadMap() {
+  const level = CHILD_LEVEL[node.level];
+  const geo = await api("/api/v1/jurisdictions.geojson", { params: { level } });
+  const features = geo.features.filter((f) => (node.level === "grid" ? f.properties.code === node.code : f.properties.parent === node.code));
+  ctx.mapName = `j-${node.code}`;
+  ctx.regionCodes = Object.fromEntries(features.map((f) => [f.properties.name, f.properties.code]));
+  echarts.registerMap(ctx.mapName, { type: "FeatureCollection", features });
+}
+
+async function loadCameras() {
+  try {
+    const page = await api("/api/v1/cameras", { params: { page_size: 5000 } });
+    ctx.cameras = (page.items || page).filter((c) => c.lat !== null && c.lon !== null);
+  } catch (err) {
+    ctx.cameras = [];
+  }
+}
+
+async function loadLayout() {
+  try {
+    const saved = await api("/api/v1/screens/overview/layout");
+    if (saved && Array.isArray(saved.tiles)) layout = saved;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) console.warn("layout", err);
+  }
+}
+
+function breadcrumbs(tree) {
+  const byCode = Object.fromEntries(tree.map((n) => [n.code, n]));
+  const chain = [];
+  for (let n = byCode[node.code]; n; n = byCode[n.parent]) chain.unshift(n);
+  document.getElementById("crumbs").innerHTML = chain
+    .map((n) => (n.code === node.code ? `<span>${escapeHtml(n.name)}</span>` : `<a href="?jurisdiction=${n.code}">${escapeHtml(n.name)}</a> ›`))
+    .join(" ");
+  document.getElementById("title").textContent = `${node.name}运行概览`;
+  document.title = `${node.name}运行概览 · gridhub`;
+}
+
+function tick() {
+  const now = new Date();
+  document.getElementById("clock").textContent = now.toLocaleString("zh-CN", { hour12: false });
+}
+
+// --- edit mode -------------------------------------------------------------------------------------
+let editing = null; // the layout before editing, to cancel
+
+function fillAddMenu() {
+  const add = document.getElementById("add");
+  const shown = new Set(layout.tiles.map((t) => t.type));
+  add.innerHTML = `<option value="">添加图块…</option>${Object.entries(TILES)
+    .filter(([type]) => !shown.has(type))
+    .map(([type, t]) => `<option value="${type}">${t.title}</option>`)
+    .join("")}`;
+}
+
+function setEditing(on) {
+  document.body.classList.toggle("editing", on);
+  document.getElementById("editbar").hidden = !on;
+  document.getElementById("edit").hidden = on;
+  for (const m of mounted) m.el.draggable = on;
+  setTimeout(() => mounted.forEach((m) => m.view.resize && m.view.resize()), 50);
+}
+
+grid.addEventListener("click", (e) => {
+  const button = e.target.closest(".edit button");
+  if (!button) return;
+  const id = button.closest(".tile").dataset.tile;
+  const tile = layout.tiles.find((t) => t.id === id);
+  const p = tile.gridPos;
+  switch (button.dataset.op) {
+    case "w-": p.w = Math.max(3, p.w - 1); break;
+    case "w+": p.w = Math.min(24 - p.x, p.w + 1); break;
+    case "h-": p.h = Math.max(1, p.h - 1); break;
+    case "h+": p.h = Math.min(12 - p.y, p.h + 1); break;
+    case "hide": layout.tiles = layout.tiles.filter((t) => t.id !== id); break;
+  }
+  render();
+  setEditing(true);
+});
+
+let dragged = null;
+grid.addEventListener("dragstart", (e) => { dragged = e.target.closest(".tile")?.dataset.tile; });
+grid.addEventListener("dragover", (e) => { if (dragged) { e.preventDefault(); e.target.closest(".tile")?.classList.add("drop"); } });
+grid.addEventListener("dragleave", (e) => e.target.closest(".tile")?.classList.remove("drop"));
+grid.addEventListener("drop", (e) => {
+  e.preventDefault();
+  const target = e.target.closest(".tile")?.dataset.tile;
+  if (!dragged || !target || target === dragged) return;
+  const a = layout.tiles.find((t) => t.id === dragged);
+  const b = layout.tiles.find((t) => t.id === target);
+  [a.gridPos, b.gridPos] = [b.gridPos, a.gridPos];
+  dragged = null;
+  render();
+  setEditing(true);
+});
+
+document.getElementById("add").addEventListener("change", (e) => {
+  const type = e.target.value;
+  if (!type) return;
+  layout.tiles.push({ id: `${type}-${Date.now().toString(36)}`, type, gridPos: { x: 0, y: 0, w: 6, h: 3 }, options: TILES[type].defaultOptions || {} });
+  render();
+  setEditing(true);
+});
+
+document.getElementById("edit").onclick = () => {
+  editing = structuredClone(layout);
+  setEditing(true);
+};
+document.getElementById("cancel").onclick = () => {
+  layout = editing;
+  render();
+  setEditing(false);
+};
+document.getElementById("save").onclick = async () => {
+  const msg = document.getElementById("editmsg");
+  try {
+    layout = await api("/api/v1/screens/overview/layout", { method: "PUT", body: layout });
+    msg.textContent = "";
+    render();
+    setEditing(false);
+  } catch (err) {
+    msg.textContent = err.status === 412 ? "布局已被他人修改,请刷新后再编辑" : `保存失败:${err.message}`;
+  }
+};
+
+// --- start -----------------------------------------------------------------------------------------
+async function main() {
+  const me = await api("/api/v1/auth/me");
+  const code = params.get("jurisdiction") || me.jurisdiction_code;
+  const tree = await api("/api/v1/jurisdictions");
+  node = tree.find((n) => n.code === code);
+  if (!node) {
+    grid.innerHTML = `<div class="unavailable">无权查看辖区 ${escapeHtml(code)}</div>`;
+    return;
+  }
+  breadcrumbs(tree);
+  tick();
+  setInterval(tick, 1000);
+  await Promise.all([loadLayout(), loadMap(), loadCameras()]);
+  render();
+  update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } }));
+  const live = new Live({ onState: connectionBadge(document.getElementById("conn")) });
+  live.subscribe(`screen:overview.${code}`, (msg) => update(msg.data), async () => update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } })));
+  addEventListener("resize", () => mounted.forEach((m) => m.view.resize && m.view.resize()));
+  document.body.dataset.ready = "1";
+}
+
+main().catch((err) => {
+  console.error(err);
+  grid.innerHTML = `<div class="unavailable">加载失败:${escapeHtml(err.message)}</div>`;
+});

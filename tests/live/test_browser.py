@@ -1,0 +1,125 @@
+"""The player in real headless Chromium against a real hub: WebRTC live frames advance, the MJPEG fallback
+(forced, and after a WebRTC startup failure) shows changing pictures, and closing the page frees the viewer.
+
+Screenshots go to test-artifacts/live/ (or $GRIDHUB_ARTIFACTS/live/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.live.browser import artifacts_dir, chromium
+from tests.live.hub import LiveHub, live_hub
+
+
+@pytest.fixture(scope="module")
+async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHub]:
+    async with live_hub(tmp_path_factory.mktemp("live-browser")) as h:
+        await h.login("t1_dispatcher")
+        yield h
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+def player_url(hub: LiveHub, camera: int, mode: str, **params: object) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"camera": camera, "mode": mode, **params}.items())
+    return f"{hub.url}/screens/player?{query}#token={hub.tokens['t1_dispatcher']}"
+
+
+async def info(page: Page) -> dict:  # type: ignore[type-arg]
+    return await page.evaluate("window.player.info()")
+
+
+async def wait_until_playing(page: Page, timeout_s: float = 20.0) -> dict:  # type: ignore[type-arg]
+    await page.wait_for_function("window.player && window.player.frames > 0", timeout=timeout_s * 1000)
+    return await info(page)
+
+
+async def test_webrtc_live_frames_advance(hub: LiveHub, browser: Browser) -> None:
+    camera = hub.cameras["t1"]
+    hub.app.state.streams.get(camera)
+    await asyncio.sleep(1.5)  # the reader is running with a cached GOP, as on a recording hub
+    page = await browser.new_page(viewport={"width": 800, "height": 620})
+    try:
+        await page.goto(player_url(hub, camera, "live"))
+        first = await wait_until_playing(page)
+        assert first["mode"] == "live" and first["state"] == "playing", first
+        assert first["firstFrameMs"] < 3000, first
+        f0 = first["frames"]
+        t0 = await page.evaluate("window.player.media.currentTime")
+        await asyncio.sleep(3)
+        later = await info(page)
+        t1 = await page.evaluate("window.player.media.currentTime")
+        size = await page.evaluate("[window.player.media.videoWidth, window.player.media.videoHeight]")
+        assert later["mode"] == "live" and later["error"] is None, later
+        assert later["frames"] - f0 >= 15, (f0, later)  # 10 fps for 3 s, generous margin
+        assert t1 - t0 > 2.0, (t0, t1)
+        assert size == [768, 576]
+        assert len(hub.app.state.live.viewers) == 1
+        await page.screenshot(path=str(artifacts_dir() / "webrtc_live.png"))
+    finally:
+        await page.close()
+    # the page is gone: its DELETE (pagehide) or the closed connection frees the viewer
+    deadline = time.monotonic() + 10
+    while hub.app.state.live.viewers:
+        assert time.monotonic() < deadline, hub.app.state.live.stats()
+        await asyncio.sleep(0.1)
+    assert hub.app.state.streams.get(camera).subscribers == 0
+
+
+async def test_mjpeg_fallback_pictures_change(hub: LiveHub, browser: Browser) -> None:
+    camera = hub.cameras["t1"]
+    page = await browser.new_page(viewport={"width": 800, "height": 620})
+    try:
+        await page.goto(player_url(hub, camera, "mjpeg", fps=5))
+        first = await wait_until_playing(page)
+        assert first["mode"] == "mjpeg" and first["state"] == "playing", first
+        await asyncio.sleep(3)
+        later = await info(page)
+        assert later["frames"] - first["frames"] >= 6, (first, later)  # 5 pictures a second, sampled
+        size = await page.evaluate("[window.player.media.naturalWidth, window.player.media.naturalHeight]")
+        assert size == [768, 576]
+        await page.screenshot(path=str(artifacts_dir() / "mjpeg.png"))
+    finally:
+        await page.close()
+
+
+async def test_webrtc_that_never_starts_falls_back_to_mjpeg(hub: LiveHub, browser: Browser) -> None:
+    """A network where WebRTC never connects (the answer never takes effect): after the startup timeout the
+    tile says why (startup_timeout) and plays MJPEG instead."""
+    camera = hub.cameras["t1"]
+    context = await browser.new_context(viewport={"width": 800, "height": 620})
+    await context.add_init_script("RTCPeerConnection.prototype.setRemoteDescription = async function () {};")
+    page = await context.new_page()
+    try:
+        await page.goto(player_url(hub, camera, "live", startup_ms=2000))
+        await page.wait_for_function("window.player && window.player.state === 'fallback'", timeout=10_000)
+        await page.wait_for_function("window.player.frames > 2", timeout=10_000)
+        state = await info(page)
+        assert state["mode"] == "mjpeg" and state["error"]["type"] == "startup_timeout", state
+        label = await page.text_content(".tile .label")
+        assert "startup_timeout" in label
+        await page.screenshot(path=str(artifacts_dir() / "fallback_after_startup_timeout.png"))
+    finally:
+        await context.close()
+
+
+async def test_offline_camera_reports_a_typed_error(hub: LiveHub, browser: Browser) -> None:
+    page = await browser.new_page()
+    try:
+        await page.goto(player_url(hub, hub.cameras["nosource"], "live"))
+        await page.wait_for_function("window.player && window.player.state === 'error'", timeout=10_000)
+        state = await info(page)
+        assert state["error"]["type"] == "http" and state["error"]["status"] == 503, state
+        assert state["error"]["code"] == "camera_unavailable"
+    finally:
+        await page.close()

@@ -1,0 +1,122 @@
+"""Browser tests of the pages: a real hub (uvicorn in the test's loop, SQLite) and Debian's Chromium.
+
+Playwright drives ``/usr/bin/chromium`` (a browser download is not possible here). Screenshots go to
+``test-artifacts/screens/`` (or ``$GRIDHUB_ARTIFACTS``) so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.county import PASSWORD, USERS, Grid, insert_county
+from tests.realtime.helpers import InProcessHub
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ARTIFACTS = Path(os.environ.get("GRIDHUB_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+ARTIFACTS = ARTIFACTS / "screens"
+
+
+@dataclass
+class Site:
+    base: str
+    http: httpx.AsyncClient
+    grids: dict[str, Grid]
+    tokens: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def h(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    async def report(self, user: str = "t1_worker", **fields: Any) -> dict[str, Any]:
+        body = {"title": "人民路暴露垃圾", "description": "路边一堆垃圾", "category_code": "010101"}
+        body.setdefault("grid_code", "330100001001001")
+        body.update(fields)
+        r = await self.http.post("/api/v1/events", json=body, headers=self.h(user))
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def act(self, user: str, event: dict[str, Any], action: str, **body: Any) -> dict[str, Any]:
+        r = await self.http.post(
+            f"/api/v1/events/{event['id']}/{action}", json={"version": event["version"], **body}, headers=self.h(user)
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture(scope="module")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+    from hub.app import create_app
+    from hub.db import create_engine, create_session_factory
+    from hub.migrations import upgrade
+    from hub.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("site"), database_url="", secret_key="site-secret-" + "z" * 32, redis_url=""
+    )
+    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    engine = create_engine(settings)
+    async with create_session_factory(engine)() as session:
+        grids = await insert_county(session)
+    await engine.dispose()
+    app = create_app(settings)
+    async with InProcessHub(app) as hub:
+        base = f"http://127.0.0.1:{hub.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            s = Site(base=base, http=http, grids=grids)
+            for user in USERS:
+                r = await http.post("/api/v1/auth/login", json={"username": user, "password": PASSWORD})
+                assert r.status_code == 200, r.text
+                s.tokens[user] = r.json()["access_token"]
+                s.ids[user] = (await http.get("/api/v1/auth/me", headers=s.h(user))).json()["id"]
+            yield s
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)")
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+async def open_page(browser: Any, site: Site, user: str, path: str, *, width: int = 1920, height: int = 1080) -> Any:
+    """A new page logged in as ``user`` (the token put where the login page puts it) at ``path``."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    await context.add_init_script(f"localStorage.setItem('gridhub.token', {site.tokens[user]!r});")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    await page.goto(site.base + path)
+    return page
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path))
+    return path
