@@ -20,6 +20,7 @@ from tests.county import PASSWORD, USERS, Grid, insert_county
 from tests.realtime.helpers import InProcessHub
 
 CHROMIUM = "/usr/bin/chromium"
+FOOTAGE = Path(__file__).resolve().parents[2] / "stream" / "footage" / "vtest.mp4"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -41,6 +42,7 @@ class Site:
     base: str
     http: httpx.AsyncClient
     grids: dict[str, Grid]
+    app: Any
     tokens: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
 
@@ -54,6 +56,48 @@ class Site:
         r = await self.http.post("/api/v1/events", json=body, headers=self.h(user))
         assert r.status_code == 201, r.text
         return r.json()
+
+    async def detection(self, title: str = "人民路口: 人员聚集", grid: str = "330100001001001") -> int:
+        """A candidate event as the vision worker raises it: reported by its service account, with a snapshot."""
+        import cv2
+
+        from dispatch import media, service
+        from dispatch.models import Source, User
+        from dispatch.schemas import ReportIn
+        from vision.account import service_account
+
+        capture = cv2.VideoCapture(str(FOOTAGE))
+        ok, frame = capture.read()
+        capture.release()
+        assert ok
+        snapshot = cv2.imencode(".jpg", frame)[1].tobytes()
+        async with self.app.state.session_factory() as db_session:
+            actor_id = (await service_account(db_session)).id
+        async with self.app.state.session_factory() as db_session:
+            actor = await db_session.get(User, actor_id)
+            data = ReportIn(
+                title=title,
+                description="视频智能发现:画面中人数超过阈值",
+                category_code="010101",
+                urgency="urgent",
+                source=Source.DETECTION,
+                grid_code=grid,
+            )
+            event = await service.report_event(
+                db_session=db_session, taxonomy=self.app.state.taxonomy, actor=actor, data=data
+            )
+            await media.store(
+                db_session,
+                data_dir=self.app.state.settings.data_dir,
+                event_id=event.id,
+                kind="snapshot",
+                content_type="image/jpeg",
+                data=snapshot,
+                created_by=actor.id,
+            )
+            await db_session.commit()
+            self.app.state.realtime.notify()
+            return event.id
 
     async def act(self, user: str, event: dict[str, Any], action: str, **body: Any) -> dict[str, Any]:
         r = await self.http.post(
@@ -82,7 +126,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
     async with InProcessHub(app) as hub:
         base = f"http://127.0.0.1:{hub.port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            s = Site(base=base, http=http, grids=grids)
+            s = Site(base=base, http=http, grids=grids, app=app)
             for user in USERS:
                 r = await http.post("/api/v1/auth/login", json={"username": user, "password": PASSWORD})
                 assert r.status_code == 200, r.text
