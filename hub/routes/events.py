@@ -40,7 +40,12 @@ def notify_realtime(request: Request) -> None:
         realtime.notify()
 
 
-@router.post("", response_model=EventDetailOut, status_code=201)
+@router.post(
+    "",
+    response_model=EventDetailOut,
+    status_code=201,
+    responses={403: {"description": "your account may not report with that source (see `allowed`)"}},
+)
 async def report_event(
     body: ReportIn, request: Request, user: CurrentUser, db_session: SessionDep, taxonomy: AppTaxonomy
 ) -> EventDetailOut:

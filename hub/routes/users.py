@@ -140,7 +140,15 @@ class UserPatchIn(Storable):
     )
 
 
-@router.get("", response_model=UserPage, responses={401: _REFUSALS[401], 404: {"description": "unknown jurisdiction"}})
+@router.get(
+    "",
+    response_model=UserPage,
+    responses={
+        **_REFUSALS,
+        403: {"description": "the jurisdiction lies above your own, or the account must change its password first"},
+        404: {"description": "unknown jurisdiction, or outside yours"},
+    },
+)
 async def list_users(
     user: CurrentUser,
     db_session: SessionDep,

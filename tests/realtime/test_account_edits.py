@@ -48,22 +48,22 @@ async def test_account_edits_close_the_users_sockets_on_every_hub(real_hubs: lis
         uid = r.json()["id"]
 
         sockets = await subscribed(await token(name, KNOWN))
-        started = time.monotonic()
         r = await http.patch(f"/api/v1/users/{uid}", json={"role": "department"}, headers=admin)
+        started = time.monotonic()  # the change is committed: from here the sockets have 2 s
         assert r.status_code == 200, r.text
         await closed_in_time(sockets, started)
 
         own = await token(name, KNOWN)
         sockets = await subscribed(own)
-        started = time.monotonic()
         change = {"old_password": KNOWN, "new_password": "Changed2026pw"}
         r = await http.post("/api/v1/auth/password", json=change, headers={"Authorization": f"Bearer {own}"})
+        started = time.monotonic()
         assert r.status_code == 200, r.text
         await closed_in_time(sockets, started)
 
         sockets = await subscribed(r.json()["access_token"])
-        started = time.monotonic()
         r = await http.patch(f"/api/v1/users/{uid}", json={"reset_password": True}, headers=admin)
+        started = time.monotonic()
         assert r.status_code == 200, r.text
         await closed_in_time(sockets, started)
 
