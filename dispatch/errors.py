@@ -56,6 +56,10 @@ class AuthenticationFailed(DomainError):
     code = "authentication_failed"
 
 
+class LockedOut(AuthenticationFailed):
+    """The wrong password that locked the account: answered like any other, told apart for the audit trail."""
+
+
 class AccountLocked(DomainError):
     code = "account_locked"
 

@@ -128,7 +128,10 @@ class Event(Base):
 
     The location columns (``county_code`` … ``grid_code``) say where it happened and decide who may
     see it; ``handling_code`` is the jurisdiction whose command room currently owns it (it moves up on
-    escalation). ``version`` is the optimistic lock: SQLAlchemy refuses a stale write.
+    escalation). ``version`` is the optimistic lock: SQLAlchemy refuses a stale write. The service sets it
+    (one increment per action, whatever the number of flushes); the mapper only checks it.
+    ``deadline_at``/``warn_at`` are the time limit of the current stage: acceptance (受理时限) while
+    pending, handling (办理时限) once accepted; none once rejected.
     """
 
     __tablename__ = "events"
@@ -158,7 +161,7 @@ class Event(Base):
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     deadline_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    #: When the yellow warning starts: 80 % of the time from acceptance to the deadline.
+    #: When the yellow warning starts: 80 % of the time from the stage's start to the deadline.
     warn_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
@@ -177,7 +180,7 @@ class Event(Base):
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version, "version_id_generator": False}
 
     __table_args__ = (
         Index("ix_events_state_created", "state", "created_at"),
@@ -206,6 +209,8 @@ class EventAction(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     #: Action-specific details: assignee, rating, tags, attachments, deadline change, …
     data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    #: The event's version after this action (the report is 1; each action adds exactly one).
+    version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     actor: Mapped[User | None] = relationship(lazy="joined")
@@ -227,7 +232,8 @@ class ExtensionRequest(Base):
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     requested_deadline: Mapped[datetime] = mapped_column(Timestamp)
     reason: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | refused
+    #: pending | approved | refused | closed (lapsed: the step that left 办理中 closed it)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     decided_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -16,6 +16,7 @@ from dispatch.models import Event, EventAction, ExtensionRequest, Jurisdiction, 
 from dispatch.schemas import ActionOut, EventDetailOut, EventOut
 from dispatch.service import DISPATCH_ROLES, allowed_actions, load_visible_event, warning_of
 from dispatch.taxonomy import Taxonomy
+from dispatch.visibility import area_clause, took_part_clause, visible_clause
 
 #: Totals of list views are exact up to this many events.
 COUNT_CAP = 10_000
@@ -46,13 +47,13 @@ class EventFilter:
     created_to: datetime | None = None
 
 
-def area_clause(user: User) -> ColumnElement[bool]:
-    """Events that happened inside the user's jurisdiction: one indexed equality on a location column."""
-    level = Level(user.jurisdiction.level)
-    return getattr(Event, f"{level.value}_code") == user.jurisdiction_code
-
-
 def view_clause(view: View, user: User) -> ColumnElement[bool]:
+    """The events of ``view`` for ``user``: the view's own condition within what the user may read
+    (``visibility.visible_clause``, the rule of the detail), so every listed id opens."""
+    return and_(_view_condition(view, user), visible_clause(user))
+
+
+def _view_condition(view: View, user: User) -> ColumnElement[bool]:
     area = area_clause(user)
     is_dispatcher = user.role in DISPATCH_ROLES
     match view:
@@ -72,8 +73,7 @@ def view_clause(view: View, user: User) -> ColumnElement[bool]:
             owner = or_(Event.assigned_by_id == user.id, Event.handling_code == user.jurisdiction_code)
             return and_(Event.state == State.PENDING_VERIFY.value, owner if is_dispatcher else false())
         case View.MY_DONE:
-            took_part = exists().where(EventAction.event_id == Event.id, EventAction.actor_id == user.id)
-            return took_part
+            return took_part_clause(user)
         case View.MY_CLOSED:
             return and_(Event.reporter_id == user.id, Event.state == State.CLOSED.value)
         case View.AREA_IN_PROGRESS:
@@ -85,7 +85,9 @@ def view_clause(view: View, user: User) -> ColumnElement[bool]:
             return and_(area, Event.state == State.CLOSED.value)
         case View.EXTENSIONS:
             asked_by_me = exists().where(
-                ExtensionRequest.event_id == Event.id, ExtensionRequest.requested_by_id == user.id
+                ExtensionRequest.event_id == Event.id,
+                ExtensionRequest.requested_by_id == user.id,
+                ExtensionRequest.status == "pending",
             )
             return or_(and_(area, Event.extension_pending.is_(True)), asked_by_me)
     raise ValueError(view)  # pragma: no cover - the enum is exhaustive
@@ -159,6 +161,7 @@ async def event_detail(*, db_session: AsyncSession, taxonomy: Taxonomy, user: Us
             to_state=a.to_state,
             note=a.note,
             data=a.data or {},
+            version=a.version,
             created_at=a.created_at,
         )
         for a in actions

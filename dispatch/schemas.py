@@ -295,6 +295,7 @@ class ActionOut(BaseModel):
     to_state: str
     note: str
     data: dict[str, Any]
+    version: int = Field(description="The event's version after this action: 1 for the report, then one per action.")
     created_at: datetime
 
 
@@ -321,7 +322,10 @@ class EventOut(BaseModel):
     camera_id: int | None
     reporter_id: int | None
     assignee_id: int | None
-    deadline_at: datetime | None
+    deadline_at: datetime | None = Field(
+        description="The time limit of the current stage: 受理时限 while pending, 办理时限 once accepted; "
+        "none once rejected."
+    )
     warning: Literal["none", "yellow", "red"]
     created_at: datetime
     updated_at: datetime

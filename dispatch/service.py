@@ -12,13 +12,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import jurisdictions, sources
+from dispatch import audit, jurisdictions, sources
 from dispatch.db import utcnow
-from dispatch.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
+from dispatch.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+)
 from dispatch.models import (
     Event,
     EventAction,
@@ -46,7 +54,8 @@ from dispatch.schemas import (
     VerifyIn,
 )
 from dispatch.taxonomy import Taxonomy
-from dispatch.workflow import Action, Outcome, Party, actions_for, actions_from, find_step
+from dispatch.visibility import can_see, in_area
+from dispatch.workflow import EVENT_ACTIONS, Action, Outcome, Party, actions_from, find_step
 
 #: Share of the allowed time after which an open event shows the yellow warning (预警).
 WARN_FRACTION = 0.8
@@ -60,24 +69,10 @@ ASSIGNABLE_ROLES = frozenset({Role.RESPONDER.value, Role.DEPARTMENT.value})
 # ---------------------------------------------------------------------------------------------- access
 
 
-def location_code(event: Event, level: str) -> str | None:
-    """The event's ancestor code at ``level`` (county/town/village/grid)."""
-    return getattr(event, f"{level}_code", None)
-
-
-def in_area(user: User, event: Event) -> bool:
-    """Whether the event happened inside the user's jurisdiction."""
-    return location_code(event, user.jurisdiction.level) == user.jurisdiction_code
-
-
-def can_see(user: User, event: Event) -> bool:
-    return in_area(user, event) or user.id in (event.assignee_id, event.reporter_id)
-
-
 async def parties_of(db_session: AsyncSession, user: User, event: Event) -> set[Party]:
     """How ``user`` stands to ``event``: the parties of workflow.Step that the user is."""
     parties: set[Party] = set()
-    if not can_see(user, event):
+    if not await can_see(db_session, user, event):
         return parties
     parties.add(Party.VIEWER)
     if user.role in DISPATCH_ROLES:
@@ -96,14 +91,138 @@ async def parties_of(db_session: AsyncSession, user: User, event: Event) -> set[
 async def load_visible_event(db_session: AsyncSession, user: User, event_id: int) -> Event:
     """The event, if it exists and the user may see it; NotFound otherwise (no existence leak)."""
     event = await db_session.get(Event, event_id)
-    if event is None or not can_see(user, event):
+    if event is None or not await can_see(db_session, user, event):
         raise NotFound(f"event {event_id} not found")
     return event
 
 
+# ---------------------------------------------------------------------------------------------- legality
+
+
+async def refusal(
+    db_session: AsyncSession, event: Event, action: Action, parties: set[Party], outcome: Outcome | None = None
+) -> DomainError | None:
+    """Why ``action`` (with ``outcome``, or with any outcome where None) is refused now, or None where it is not.
+
+    The one predicate behind both the ``allowed_actions`` a detail lists and the check of ``apply_action``:
+    the workflow table (state), the parties the step names (who), then the action's guard (the event's own
+    data: a request waiting for approval, a rating not yet given, an upper level to escalate to, someone to
+    assign to). What is left to refuse afterwards is the body alone (an assignee outside the area, a date).
+    """
+    state = State(event.state)
+    outcomes = list(Outcome) if outcome is None else [outcome]
+    steps = [step for o in outcomes if (step := find_step(state, action, o)) is not None]
+    if not steps:
+        return IllegalTransition(
+            f"{action.value!r} is not allowed from state {state.value!r}",
+            state=state.value,
+            allowed=[a.value for a in actions_from(state)],
+        )
+    if not any(step.parties & parties for step in steps):
+        needed = {p.value for step in steps for p in step.parties}
+        return Forbidden(f"{action.value!r} needs you to be {' or '.join(sorted(needed))}")
+    guard = GUARDS.get(action)
+    reason = await guard(db_session, event) if guard is not None else None
+    return Conflict(reason) if reason else None
+
+
+async def allowed_for(db_session: AsyncSession, event: Event, parties: set[Party]) -> list[str]:
+    return [a.value for a in EVENT_ACTIONS if await refusal(db_session, event, a, parties) is None]
+
+
 async def allowed_actions(db_session: AsyncSession, user: User, event: Event) -> list[str]:
-    parties = await parties_of(db_session, user, event)
-    return [a.value for a in actions_for(State(event.state), parties)]
+    """What ``user`` may do to ``event`` now: exactly the actions ``apply_action`` would take."""
+    return await allowed_for(db_session, event, await parties_of(db_session, user, event))
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """``/a/b/c/`` → ``["/a/", "/a/b/", "/a/b/c/"]``."""
+    codes = [c for c in path.strip("/").split("/") if c]
+    return ["/" + "/".join(codes[: i + 1]) + "/" for i in range(len(codes))]
+
+
+async def assignee_candidates(db_session: AsyncSession, event: Event, *, transfer: bool) -> Select[tuple[int]]:
+    """The users the event may go to: active responders or departments below its handling jurisdiction, or
+    departments above it (a county 职能部门 serves a town's event). A 流转 (``transfer``) keeps to the level of
+    the current assignee and goes to someone else."""
+    handling = await jurisdictions.get_jurisdiction(db_session=db_session, code=event.handling_code)
+    query = (
+        select(User.id)
+        .join(Jurisdiction, User.jurisdiction_code == Jurisdiction.code)
+        .where(
+            User.is_active.is_(True),
+            User.role.in_(ASSIGNABLE_ROLES),
+            or_(
+                Jurisdiction.path.startswith(handling.path, autoescape=True),
+                and_(User.role == Role.DEPARTMENT.value, Jurisdiction.path.in_(ancestor_paths(handling.path))),
+            ),
+        )
+    )
+    if transfer and event.assignee_id is not None:
+        current = await db_session.get(User, event.assignee_id)
+        query = query.where(User.id != event.assignee_id)
+        if current is not None:
+            query = query.where(Jurisdiction.level == current.jurisdiction.level)
+    return query
+
+
+Guard = Callable[[AsyncSession, Event], Awaitable[str | None]]
+
+
+async def _can_reopen(db_session: AsyncSession, event: Event) -> str | None:
+    rejected_at = await db_session.scalar(
+        select(func.max(EventAction.created_at)).where(
+            EventAction.event_id == event.id, EventAction.action == Action.REJECT.value
+        )
+    )
+    if rejected_at is None or utcnow() - rejected_at > REOPEN_WINDOW:
+        return "a rejected event can be reopened within 24 hours only"
+    return None
+
+
+async def _can_escalate(db_session: AsyncSession, event: Event) -> str | None:
+    handling = await jurisdictions.get_jurisdiction(db_session=db_session, code=event.handling_code)
+    if handling.parent_code is None:
+        return f"{handling.name} is the top of the tree: there is no upper level to report to"
+    return None
+
+
+async def _can_assign(db_session: AsyncSession, event: Event) -> str | None:
+    query = await assignee_candidates(db_session, event, transfer=False)
+    if await db_session.scalar(query.limit(1)) is None:
+        return "nobody active may take this event at its handling level: escalate it"
+    return None
+
+
+async def _can_transfer(db_session: AsyncSession, event: Event) -> str | None:
+    query = await assignee_candidates(db_session, event, transfer=True)
+    if await db_session.scalar(query.limit(1)) is None:
+        return "nobody else at the assignee's level may take this event (流转 stays at the same level)"
+    return None
+
+
+async def _can_evaluate(db_session: AsyncSession, event: Event) -> str | None:
+    return "the event has been evaluated already" if event.rating is not None else None
+
+
+async def _can_extend(db_session: AsyncSession, event: Event) -> str | None:
+    return "an extension request is already waiting for approval" if event.extension_pending else None
+
+
+async def _can_decide_extension(db_session: AsyncSession, event: Event) -> str | None:
+    return None if event.extension_pending else "no extension request is waiting for approval"
+
+
+#: What the event's own data must allow, beyond state and party, for each action that has a condition.
+GUARDS: dict[Action, Guard] = {
+    Action.REOPEN: _can_reopen,
+    Action.ESCALATE: _can_escalate,
+    Action.ASSIGN: _can_assign,
+    Action.TRANSFER: _can_transfer,
+    Action.EVALUATE: _can_evaluate,
+    Action.EXTEND: _can_extend,
+    Action.APPROVE_EXTENSION: _can_decide_extension,
+}
 
 
 # ---------------------------------------------------------------------------------------------- messages
@@ -145,7 +264,17 @@ class Change:
 
 
 def apply_deadline(event: Event, taxonomy: Taxonomy, start: datetime, hours: float | None = None) -> None:
+    """The handling time limit (办理时限) from ``start``: the category's for the urgency, or ``hours``."""
     hours = hours if hours is not None else taxonomy.get(event.category_code).hours_for(event.urgency)
+    _set_deadline(event, start, hours)
+
+
+def apply_accept_deadline(event: Event, taxonomy: Taxonomy, start: datetime) -> None:
+    """The acceptance time limit (受理时限) of a pending event from ``start`` (its report or reopening)."""
+    _set_deadline(event, start, taxonomy.get(event.category_code).accept_hours_for(event.urgency))
+
+
+def _set_deadline(event: Event, start: datetime, hours: float) -> None:
     event.deadline_at = start + timedelta(hours=hours)
     event.warn_at = start + timedelta(hours=hours * WARN_FRACTION)
 
@@ -179,10 +308,13 @@ async def report_event(*, db_session: AsyncSession, taxonomy: Taxonomy, actor: U
         tags=[],
         created_at=now,
         updated_at=now,
+        version=1,
     )
+    apply_accept_deadline(event, taxonomy, now)
     db_session.add(event)
     await db_session.flush()
     _record(db_session, event, Action.REPORT.value, actor, None, Change(), note=data.description[:200])
+    await _audit(db_session, event, Action.REPORT.value, actor, None)
     await db_session.commit()
     return event
 
@@ -223,44 +355,65 @@ async def apply_action(
 ) -> Event:
     """Take one workflow action on an event, or refuse it with a DomainError and change nothing.
 
-    Order of refusals: unknown/invisible → NotFound; step not in the table → IllegalTransition (with the
-    allowed actions); user not a party the step names → Forbidden; stale version → StaleVersion.
+    Order of refusals: unknown/invisible → NotFound; then ``refusal`` (the predicate behind
+    ``allowed_actions``): step not in the table → IllegalTransition (with the allowed actions), user not a
+    party the step names → Forbidden, the event's data not allowing it → Conflict; stale version →
+    StaleVersion; a body the action cannot take → InvalidInput.
+
+    Each action is one change: the version goes up by exactly one, with one timeline row and one
+    ``events`` message carrying that version.
     """
     event = await load_visible_event(db_session, actor, event_id)
-    state = State(event.state)
-    step = find_step(state, action, outcome_of(action, body))
-    if step is None:
-        raise IllegalTransition(
-            f"{action.value!r} is not allowed from state {state.value!r}",
-            state=state.value,
-            allowed=[a.value for a in actions_from(state)],
-        )
     parties = await parties_of(db_session, actor, event)
-    if not step.parties & parties:
-        raise Forbidden(
-            f"{action.value!r} needs you to be {' or '.join(sorted(p.value for p in step.parties))}",
-            allowed_for_you=[a.value for a in actions_for(state, parties)],
-        )
+    refused = await refusal(db_session, event, action, parties, outcome_of(action, body))
+    if refused is not None:
+        if isinstance(refused, Forbidden | Conflict):
+            refused.details["allowed_for_you"] = await allowed_for(db_session, event, parties)
+        raise refused
     if body.version != event.version:
         raise StaleVersion(
             f"event {event.id} is at version {event.version}, you acted on {body.version}: reload it",
             current_version=event.version,
         )
+    step = find_step(State(event.state), action, outcome_of(action, body))
+    assert step is not None  # refusal() found it
+    # The version this change makes; every flush of this transaction writes it (``version_id_generator``
+    # is off), and the UPDATE still holds ``WHERE version = <the one read>``.
+    event.version = body.version + 1
 
     change = await EFFECTS.get(action, _no_effect)(db_session, taxonomy, actor, event, body)
     from_state = event.state
     if step.target is not None:
         event.state = step.target.value
+    if from_state == State.IN_PROGRESS.value and event.state != State.IN_PROGRESS.value:
+        await _close_extension_requests(db_session, actor, event, change)
     event.updated_at = utcnow()
     if body.attachments:
         event.attachments = [*event.attachments, *(a.model_dump() for a in body.attachments)]
     _record(db_session, event, action.value, actor, from_state, change, note=body.note)
+    await _audit(db_session, event, action.value, actor, from_state)
     try:
         await db_session.commit()
     except StaleDataError:
         await db_session.rollback()
         raise StaleVersion(f"event {event_id} changed meanwhile: reload it") from None
     return event
+
+
+async def _close_extension_requests(db_session: AsyncSession, actor: User, event: Event, change: Change) -> None:
+    """A request for more time lapses with the step that leaves 办理中 (handled, transferred, escalated):
+    it is closed by that step, on that step's timeline row."""
+    requests = await db_session.scalars(
+        select(ExtensionRequest).where(ExtensionRequest.event_id == event.id, ExtensionRequest.status == "pending")
+    )
+    now = utcnow()
+    closed = []
+    for request in requests:
+        request.status, request.decided_by_id, request.decided_at = "closed", actor.id, now
+        closed.append(request.id)
+    event.extension_pending = False
+    if closed:
+        change.data["extensions_closed"] = closed
 
 
 def _record(
@@ -283,18 +436,29 @@ def _record(
             to_state=event.state,
             note=note,
             data=change.data,
+            version=event.version,
             created_at=utcnow(),
         )
     )
-    # The version the event will have once this flush lands (the mapper bumps it on update).
     message = event_message(event, action, actor)
-    if from_state is not None:
-        message["version"] = event.version + 1
     # The responder's dispatch first: the relay publishes in id order, and one phone that must act
     # should not wait behind a fan-out to every screen of the county.
     for user_id, message_type in change.dispatch_to.items():
         db_session.add(OutboxMessage(channel=f"dispatch:{user_id}", type=message_type, data=message))
     db_session.add(OutboxMessage(channel="events", type=f"event.{action}", data=message))
+
+
+async def _audit(db_session: AsyncSession, event: Event, action: str, actor: User, from_state: str | None) -> None:
+    """The audit row of a workflow step, committed with it (dispatch/audit.py)."""
+    await audit.record(
+        db_session,
+        kind=f"event.{action}",
+        actor_id=actor.id,
+        actor_name=actor.username,
+        address=None,  # the hub put the client's address on the session
+        target=f"event:{event.id}",
+        detail={"from": from_state, "to": event.state},
+    )
 
 
 # ---------------------------------------------------------------------------------------------- effects
@@ -320,38 +484,37 @@ async def _accept(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
 
 async def _reject(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: RejectIn) -> Change:
     event.reject_reason = body.reason
+    event.deadline_at = event.warn_at = None  # 不予受理 is terminal: no time limit runs
     return Change(data={"reason": body.reason})
 
 
 async def _reopen(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: Any) -> Change:
-    rejected_at = await db_session.scalar(
-        select(func.max(EventAction.created_at)).where(
-            EventAction.event_id == event.id, EventAction.action == Action.REJECT.value
-        )
-    )
-    if rejected_at is None or utcnow() - rejected_at > REOPEN_WINDOW:
-        raise Conflict("a rejected event can be reopened within 24 hours only")
     event.reject_reason = None
+    apply_accept_deadline(event, taxonomy, utcnow())
     return Change()
 
 
-async def _assignee(db_session: AsyncSession, event: Event, assignee_id: int) -> User:
-    """The user the event may be assigned to: an active responder or department of its area."""
+async def _assignee(db_session: AsyncSession, event: Event, assignee_id: int, *, transfer: bool = False) -> User:
+    """The user the event may go to (one of ``assignee_candidates``), or InvalidInput saying why not."""
+    candidates = await assignee_candidates(db_session, event, transfer=transfer)
     assignee = await db_session.get(User, assignee_id)
     if assignee is None or not assignee.is_active:
         raise InvalidInput(f"assignee {assignee_id} not found", field="assignee_id")
+    if await db_session.scalar(candidates.where(User.id == assignee_id)) is not None:
+        return assignee
     if assignee.role not in ASSIGNABLE_ROLES:
         raise InvalidInput("events are assigned to responders or departments", field="assignee_id")
+    if transfer and event.assignee_id is not None:
+        current = await db_session.get(User, event.assignee_id)
+        if current is not None and current.jurisdiction.level != assignee.jurisdiction.level:
+            raise InvalidInput(
+                f"流转 (transfer) stays at the same level: assignee {assignee_id} works at the "
+                f"{assignee.jurisdiction.level} level, the event is with a {current.jurisdiction.level}-level "
+                "unit; return or escalate it instead",
+                field="assignee_id",
+            )
     handling = await jurisdictions.get_jurisdiction(db_session=db_session, code=event.handling_code)
-    below = jurisdictions.contains(handling.path, assignee.jurisdiction.path)
-    serving_department = assignee.role == Role.DEPARTMENT.value and jurisdictions.contains(
-        assignee.jurisdiction.path, handling.path
-    )
-    if not (below or serving_department):
-        raise InvalidInput(
-            f"assignee {assignee_id} works outside {handling.name} ({handling.code})", field="assignee_id"
-        )
-    return assignee
+    raise InvalidInput(f"assignee {assignee_id} works outside {handling.name} ({handling.code})", field="assignee_id")
 
 
 async def _assign(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: AssignIn) -> Change:
@@ -368,8 +531,7 @@ async def _assign(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
 
 async def _escalate(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: Any) -> Change:
     handling = await jurisdictions.get_jurisdiction(db_session=db_session, code=event.handling_code)
-    if handling.parent_code is None:
-        raise Conflict(f"{handling.name} is the top of the tree: there is no upper level to report to")
+    assert handling.parent_code is not None  # _can_escalate
     previous = event.assignee_id
     event.handling_code, event.assignee_id = handling.parent_code, None
     change = Change(data={"from": handling.code, "to": handling.parent_code})
@@ -383,7 +545,7 @@ async def _transfer(
 ) -> Change:
     if body.assignee_id == event.assignee_id:
         raise InvalidInput("the event is already with that assignee", field="assignee_id")
-    assignee = await _assignee(db_session, event, body.assignee_id)
+    assignee = await _assignee(db_session, event, body.assignee_id, transfer=True)
     previous = event.assignee_id
     event.assignee_id = assignee.id
     change = Change(
@@ -423,8 +585,6 @@ async def _verify(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
 async def _evaluate(
     db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: EvaluateIn
 ) -> Change:
-    if event.rating is not None:
-        raise Conflict("the event has been evaluated already")
     event.rating = body.rating
     return Change(data={"rating": body.rating})
 
@@ -441,8 +601,6 @@ async def _tag(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event:
 
 
 async def _extend(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: ExtendIn) -> Change:
-    if event.extension_pending:
-        raise Conflict("an extension request is already waiting for approval")
     if body.until.tzinfo is None:
         raise InvalidInput("until needs a timezone (e.g. 2026-12-01T18:00:00+08:00)", field="until")
     try:

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch import jurisdictions
+from dispatch import audit, jurisdictions
 from dispatch.db import utcnow
 from dispatch.errors import (
     AccountLocked,
@@ -27,6 +27,7 @@ from dispatch.errors import (
     Forbidden,
     InvalidInput,
     LastAdmin,
+    LockedOut,
     NotFound,
     WrongPassword,
 )
@@ -128,6 +129,15 @@ async def ensure_service_account(
                 display_name=f"service: {source}",
                 report_source=source,
             )
+            await audit.record(
+                db_session,
+                kind="user.create",
+                actor_id=None,
+                actor_name="system",
+                address=None,
+                target=f"user:{user.id}",
+                detail={"username": username, "role": Role.SERVICE.value, "report_source": source},
+            )
             await db_session.commit()
             return user
         except IntegrityError:  # another process created it between our read and our insert
@@ -151,10 +161,11 @@ async def authenticate(
         )
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
-        if user.failed_logins >= max_failures:
+        locked = user.failed_logins >= max_failures
+        if locked:
             user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
         await db_session.commit()
-        raise AuthenticationFailed("wrong username or password")
+        raise (LockedOut if locked else AuthenticationFailed)("wrong username or password")
     if user.failed_logins or user.locked_until:
         user.failed_logins, user.locked_until = 0, None
         await db_session.commit()
@@ -328,7 +339,7 @@ async def change_password(*, db_session: AsyncSession, user: User, old_password:
 
 async def set_password(*, db_session: AsyncSession, user: User, password: str | None) -> str | None:
     """The operator's reset (command line): ``password``, or a temporary one that is returned and must be
-    changed at the next login. Unlocks the account and ends its sessions; commits."""
+    changed at the next login. Unlocks the account and ends its sessions; flushed, not committed."""
     temporary = None if password is not None else generate_password()
     new = password if password is not None else temporary
     assert new is not None
@@ -337,5 +348,5 @@ async def set_password(*, db_session: AsyncSession, user: User, password: str | 
     user.must_change_password = temporary is not None
     user.failed_logins, user.locked_until = 0, None
     user.token_generation += 1
-    await db_session.commit()
+    await db_session.flush()
     return temporary

@@ -15,18 +15,21 @@ from fastapi import FastAPI
 
 from dispatch.taxonomy import load_taxonomy
 from hub import gcwatch
+from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
 from hub.realtime import Realtime
 from hub.routes import (
+    audit,
     auth,
     cameras,
     events,
     health,
     jurisdictions,
     live,
+    me,
     media,
     overview,
     pages,
@@ -36,6 +39,8 @@ from hub.routes import (
 )
 from hub.settings import Settings, get_settings
 from hub.streams import Streams
+from hub.tasks import stop as stop_tasks
+from hub.tasks import supervise
 from hub.vision import build_runner, pool_frames
 from stream.ice import use_host_addresses
 from stream.mjpeg import MjpegFeeds
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_total=settings.live_max_viewers,
         connect_timeout_s=settings.live_connect_timeout_s,
         ice_servers=settings.live_ice_servers,
+        resolve_mdns=settings.live_resolve_mdns,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     overview_feed = OverviewFeed(
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
         await realtime.start()
+        audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
         await overview_feed.start()
         await streams.start()
         if settings.vision_enabled:
@@ -101,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await streams.stop()
             await overview_feed.stop()
             await realtime.stop()
+            await stop_tasks(audit_task)
             await engine.dispose()
             gcwatch.uninstall()
 
@@ -118,7 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, jurisdictions, users, events, media, cameras, live, stats, overview, vision):
+    modules = (health, auth, me, audit, jurisdictions, users, media, events, cameras, live, stats, overview, vision)
+    for module in modules:
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)

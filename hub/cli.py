@@ -1,4 +1,4 @@
-"""The ``gridhub`` command line (DESIGN section 9): demo, serve, db upgrade, user add/reset, seed."""
+"""The ``gridhub`` command line (DESIGN section 9): demo, serve, db upgrade, user add/reset, seed, audit verify."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pathlib import Path
 from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
+
+#: Who the audit trail names for account changes made on the command line (an operator at the server).
+CLI_ACTOR = {"actor_id": None, "actor_name": "gridhub-cli", "address": None}
 
 #: What `gridhub demo` seeds when its database is empty: a believable county, a year of events.
 DEMO_EVENTS = 3000
@@ -84,6 +87,17 @@ async def _seed(
     print(report)
 
 
+async def _demo_footage(settings: Settings) -> list[int]:
+    from hub.db import create_engine
+    from hub.seed.footage import attach_demo_footage
+
+    engine = create_engine(settings)
+    try:
+        return await attach_demo_footage(engine)
+    finally:
+        await engine.dispose()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
     from hub.seed import DEMO_LOGINS, demo_passwords
@@ -95,6 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         asyncio.run(_seed(settings, DEMO_EVENTS, DEMO_CAMERAS, replace=False, passwords=passwords))
     else:
         passwords = demo_passwords(settings.data_dir, create=False)
+    live_cameras = asyncio.run(_demo_footage(settings))
 
     base = f"http://{args.host}:{args.port}"
     print("\n gridhub demo (SQLite + in-process bus)")
@@ -102,6 +117,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  health            {base}/healthz")
     print(f"  events (pending)  {base}/api/v1/events?view=pending   (after login)")
     print(f"  live push         ws://{args.host}:{args.port}/ws?token=…")
+    if live_cameras:
+        ids = ",".join(str(i) for i in live_cameras)
+        print(f"  live cameras      {base}/screens/player?camera={ids}   (the bundled footage, looped)")
     if passwords:
         print(f"\n demo logins (passwords generated for this install, kept in {settings.data_dir}/demo-logins.json):")
     else:
@@ -129,7 +147,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from dispatch import users
+    from dispatch import audit, users
     from dispatch.errors import DomainError
     from hub.db import create_engine, create_session_factory
 
@@ -140,7 +158,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         engine = create_engine(settings)
         try:
             async with create_session_factory(engine)() as session:
-                user = await users.create_user(
+                user = await users.new_user(
                     db_session=session,
                     username=args.name,
                     password=password,
@@ -149,6 +167,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                     display_name=args.display_name,
                     report_source=args.source,
                 )
+                detail = {"username": user.username, "role": user.role, "jurisdiction_code": user.jurisdiction_code}
+                await audit.record(session, kind="user.create", target=f"user:{user.id}", detail=detail, **CLI_ACTOR)
+                await session.commit()
                 print(f"created user {user.username} (id {user.id}, {user.role}, {user.jurisdiction_code})")
         finally:
             await engine.dispose()
@@ -165,7 +186,7 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
     """Set an account's password: the one read from stdin, or a temporary one printed once (changed at login)."""
     from sqlalchemy import select
 
-    from dispatch import users
+    from dispatch import audit, users
     from dispatch.errors import DomainError, NotFound
     from dispatch.models import User
     from hub.db import create_engine, create_session_factory
@@ -180,7 +201,10 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
                 user = await session.scalar(select(User).where(User.username == args.name))
                 if user is None:
                     raise NotFound(f"no account is named {args.name!r}")
-                return await users.set_password(db_session=session, user=user, password=password)
+                temporary = await users.set_password(db_session=session, user=user, password=password)
+                await audit.record(session, kind="user.password_reset", target=f"user:{user.id}", **CLI_ACTOR)
+                await session.commit()
+                return temporary
         finally:
             await engine.dispose()
 
@@ -205,6 +229,79 @@ def cmd_seed(args: argparse.Namespace) -> int:
         print(f"gridhub: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from hub.detect import detect
+    from vision.detectors import ModelError
+
+    try:
+        asyncio.run(
+            detect(
+                args.source,
+                backend=args.backend,
+                model=args.model,
+                fps=args.fps,
+                max_frames=args.max_frames,
+                min_score=args.min_score,
+                settings=get_settings(),
+            )
+        )
+    except (ModelError, ValueError, RuntimeError) as exc:
+        print(f"gridhub: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    return 0
+
+
+def cmd_worker_vision(args: argparse.Namespace) -> int:
+    from hub.worker import run_vision_worker
+
+    asyncio.run(run_vision_worker(get_settings(), worker_id=args.worker_id))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Walk the audit chain; exit 0 with a summary when intact, 1 naming the first bad row otherwise."""
+    from dispatch import audit
+    from hub.db import create_engine, create_session_factory
+
+    async def run() -> audit.Verdict:
+        engine = create_engine(get_settings())
+        try:
+            async with create_session_factory(engine)() as session:
+                return await audit.verify(session, batch_size=args.batch_size)
+        finally:
+            await engine.dispose()
+
+    verdict = asyncio.run(run())
+    head = f"head seq {verdict.head_seq} hash {verdict.head_hash}"
+    if not verdict.ok:
+        print(f"audit trail BROKEN at row {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
+        print(f"({verdict.rows} rows verified before it; {head})", file=sys.stderr)
+        return 1
+    span = f"rows {verdict.first_seq}..{verdict.last_seq}" if verdict.rows else "no rows"
+    print(f"audit trail intact: {verdict.rows} rows ({span}); {head}")
+    return 0
+
+
+def cmd_analytics(args: argparse.Namespace) -> int:
+    """Run the Streamlit analytics (screens/analytics.py) as a client of the hub at ``--hub``."""
+    import os
+    import subprocess
+
+    import screens
+
+    app = Path(screens.__file__).resolve().parent / "analytics.py"
+    env = {**os.environ, "GRIDHUB_HUB_URL": args.hub}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(args.port), "--server.address", args.host, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    print(f"gridhub analytics on http://{args.host}:{args.port} (data from {args.hub})", flush=True)
+    return subprocess.call(command, env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +351,33 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--cameras", type=int, default=2800)
     seed.add_argument("--replace", action="store_true", help="delete seeded data first")
     seed.set_defaults(func=cmd_seed)
+
+    detect = sub.add_parser("detect", help="run a detector over an image, video file, stream URL or camera id")
+    detect.add_argument("source", help="image or video file, rtsp://… URL, or a camera id")
+    detect.add_argument("--backend", default="fastestdet", choices=["fastestdet", "ultralytics"])
+    detect.add_argument("--model", default=None, help="model path (.pt, .onnx, OpenVINO folder); default: bundled")
+    detect.add_argument("--fps", type=float, default=5.0, help="frames a second from a stream or camera")
+    detect.add_argument("--max-frames", type=int, default=None)
+    detect.add_argument("--min-score", type=float, default=None)
+    detect.set_defaults(func=cmd_detect)
+
+    worker = sub.add_parser("worker", help="background workers")
+    worker_sub = worker.add_subparsers(dest="worker_command", required=True)
+    vision_worker = worker_sub.add_parser("vision", help="a detection worker taking cameras from the shared pool")
+    vision_worker.add_argument("--worker-id", default=None)
+    vision_worker.set_defaults(func=cmd_worker_vision)
+
+    analytics = sub.add_parser("analytics", help="run the Streamlit analytics (事件处理统计, trends, comparisons)")
+    analytics.add_argument("--host", default="127.0.0.1")
+    analytics.add_argument("--port", type=int, default=8501)
+    analytics.add_argument("--hub", default="http://127.0.0.1:8000", help="the hub whose API it reads")
+    analytics.set_defaults(func=cmd_analytics)
+
+    audit_cmd = sub.add_parser("audit", help="the security audit trail")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain; prints the head hash to keep elsewhere")
+    verify.add_argument("--batch-size", type=int, default=5000, help="rows read per query")
+    verify.set_defaults(func=cmd_audit_verify)
     return parser
 
 

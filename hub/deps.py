@@ -9,10 +9,13 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
+from dispatch import audit
 from dispatch.errors import PasswordChangeRequired
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
+from hub.auditing import address_of, record_refusal
 from hub.realtime import Realtime
 from hub.security import InvalidToken, decode_token
 from hub.settings import Settings
@@ -26,6 +29,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.session_factory() as session:
+        session.info[audit.ADDRESS_KEY] = address_of(request)  # audit rows of this request name the client
         yield session
 
 
@@ -49,13 +53,14 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def get_logged_in_user(
+    request: Request,
     db_session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
-    return await _user_of_token(credentials.credentials, db_session, settings)
+    return await _user_of_token(request, credentials.credentials, db_session, settings)
 
 
 async def get_media_user(
@@ -76,17 +81,35 @@ async def get_media_user(
     if not raw:
         raise _unauthorized("log in first: Authorization: Bearer <access_token> or ?token=<access_token>")
     async with request.app.state.session_factory() as db_session:
-        return refuse_password_change(await _user_of_token(raw, db_session, settings))
+        return refuse_password_change(await _user_of_token(request, raw, db_session, settings))
 
 
-async def _user_of_token(raw: str, db_session: AsyncSession, settings: Settings) -> User:
+async def media_user_of(connection: HTTPConnection, raw: str | None) -> User:
+    """The user of a raw token on a WebSocket (or any connection), in a session of its own; 401 HTTPException."""
+    if not raw:
+        raise _unauthorized("log in first: ?token=<access_token>")
+    async with connection.app.state.session_factory() as db_session:
+        return refuse_password_change(await _user_of_token(connection, raw, db_session, connection.app.state.settings))
+
+
+async def _user_of_token(request: HTTPConnection, raw: str, db_session: AsyncSession, settings: Settings) -> User:
     try:
         claims = decode_token(raw, secret=settings.signing_key)
     except InvalidToken:
+        await record_refusal(request, kind="auth.token_refused", detail={"reason": "invalid or expired"})
         raise _unauthorized("the access token is invalid or expired") from None
     user = await db_session.scalar(select(User).where(User.id == claims.user_id))
     if user is None or not user.is_active or user.token_generation != claims.generation:
+        reason = "unknown user" if user is None else "inactive" if not user.is_active else "revoked (logged out)"
+        await record_refusal(
+            request,
+            kind="auth.token_refused",
+            actor_id=claims.user_id,
+            actor_name=user.username if user else None,
+            detail={"reason": reason},
+        )
         raise _unauthorized("the access token is no longer valid: log in again")
+    request.state.user = user  # who a later refusal (403) is recorded against
     return user
 
 

@@ -27,6 +27,7 @@ from dispatch.errors import (
     NotFound,
     StaleVersion,
 )
+from hub.auditing import record_refusal
 
 log = logging.getLogger("gridhub.errors")
 
@@ -59,6 +60,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+async def _record_denial(request: Request, message: str) -> None:
+    """Every 403 is an ``access.denied`` audit row, against the user the request authenticated as."""
+    user = getattr(request.state, "user", None)
+    await record_refusal(request, kind="access.denied", user=user, detail={"method": request.method, "reason": message})
+
+
 def _where(error: dict[str, Any]) -> str:
     """The field of one validation error, with the validator's own sentence where it wrote one."""
     where = ".".join(str(p) for p in error.get("loc", ()))
@@ -69,10 +76,12 @@ def _where(error: dict[str, Any]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         status = next((s for cls, s in STATUS_OF.items() if isinstance(exc, cls)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         body = json_safe(error_body(exc.code, exc.message, **exc.details))
+        if status == 403:
+            await _record_denial(request, exc.message)
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -87,10 +96,18 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 403:
+            await _record_denial(request, str(exc.detail))
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            412: "precondition_failed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

@@ -6,8 +6,10 @@ import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.addresses import Network, parse_networks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +31,10 @@ class Settings(BaseSettings):
         default="", description="Signs access tokens; shared by every hub. Empty: generated in data_dir."
     )
     timezone: str = Field(default="Asia/Shanghai", description="How times without an offset are read.")
+    analytics_url: str = Field(
+        default="http://127.0.0.1:8501",
+        description="Where `gridhub analytics` (Streamlit) is served; the console's 统计分析 link leads there.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body accepted.")
     token_ttl_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
     login_max_failures: int = Field(default=5, ge=1, le=100)
@@ -61,6 +67,14 @@ class Settings(BaseSettings):
     relay_lease_s: float = Field(
         default=5.0, gt=0, le=120, description="Outbox relay leadership lease (one relay among the hubs)."
     )
+    # Audit trail (README "Audit trail").
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed."
+    )
+    audit_retention_days: int = Field(
+        default=180, ge=180, le=100 * 366, description="Audit rows kept at least this long (the law asks 6 months)."
+    )
+
     # Live view (stream/webrtc.py, stream/mjpeg.py).
     live_ice_hosts: list[str] = Field(
         default_factory=list,
@@ -69,6 +83,11 @@ class Settings(BaseSettings):
     )
     live_ice_servers: list[str] = Field(
         default_factory=list, description='STUN/TURN URLs for WebRTC, e.g. ["stun:10.0.0.1:3478"]; empty: none.'
+    )
+    live_resolve_mdns: bool = Field(
+        default=False,
+        description="Resolve browsers' mDNS (.local) ICE candidates by multicast (about 1 s per offer); off: "
+        "they are dropped and ICE connects peer-reflexively.",
     )
     live_max_viewers_per_camera: int = Field(default=16, ge=1, le=1000, description="WebRTC viewers of one camera.")
     live_max_viewers: int = Field(default=100, ge=1, le=10_000, description="WebRTC viewers of one hub in all.")
@@ -102,6 +121,16 @@ class Settings(BaseSettings):
     vision_lease_ttl_s: float = Field(
         default=3.0, ge=0.5, le=60, description="Camera lease among vision workers (Redis): handover time."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        parse_networks(value)  # ValueError: pydantic reports it as a settings error
+        return value
+
+    @cached_property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def resolved_database_url(self) -> str:

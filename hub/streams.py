@@ -13,13 +13,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import tasks
 from hub.realtime import Realtime
 from hub.settings import Settings
+from stream import recordings
 from stream.pool import ReaderPool, StreamOptions
+from stream.reader import CameraReader, PacketSink
+from stream.recorder import Recorder
 
 log = logging.getLogger("gridhub.streams")
 
 CAMERAS_CHANNEL = "cameras"
+RETENTION_EVERY_S = 60.0
 
 
 def stream_options(settings: Settings) -> StreamOptions:
@@ -39,14 +44,39 @@ class Streams:
     ) -> None:
         self.settings = settings
         self.realtime = realtime
-        self.pool = ReaderPool(stream_options(settings), session_factory=session_factory, on_status=self._on_status)
+        self.store = recordings.RecordingStore(settings.resolved_recording_dir)
+        self.pool = ReaderPool(
+            stream_options(settings),
+            session_factory=session_factory,
+            on_status=self._on_status,
+            sink_factory=self._recorder if settings.recording_enabled else None,
+        )
         self._bg: set[asyncio.Task[Any]] = set()
+        self._retention: asyncio.Task[None] | None = None
+
+    def _recorder(self, reader: CameraReader) -> PacketSink:
+        return Recorder(reader.camera_id, self.store.root, segment_s=self.settings.recording_segment_s)
 
     async def start(self) -> None:
+        recordings.configure(self.store.root)
         if self.settings.streams_enabled:
             await self.pool.start()
+            if self.settings.recording_enabled:
+                self._retention = tasks.supervise("stream-retention", self._enforce_retention)
+
+    async def _enforce_retention(self) -> None:
+        while True:
+            removed = await asyncio.to_thread(
+                self.store.enforce,
+                max_age_s=self.settings.recording_retention_hours * 3600,
+                quota_bytes=int(self.settings.recording_quota_gb * 1024**3),
+            )
+            if removed:
+                log.info("recordings: %d old segments removed", removed)
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def stop(self) -> None:
+        await tasks.stop(self._retention)
         await self.pool.stop()
         for task in list(self._bg):
             task.cancel()

@@ -1,4 +1,6 @@
-"""MJPEG fallback: the live picture as ``multipart/x-mixed-replace`` JPEGs, for when WebRTC cannot play.
+"""MJPEG fallback: the live picture as JPEGs, for when WebRTC cannot play, over HTTP
+(``multipart/x-mixed-replace``) or as binary WebSocket messages (a browser opens only six HTTP/1.1
+connections per host, so a wall of 16 needs the WebSocket).
 
 Each (camera, fps, quality) has at most one :class:`JpegFeed`: it takes decoded frames from the
 camera's shared reader at that rate, encodes each once (in a worker thread) and hands the latest JPEG
@@ -107,7 +109,15 @@ class MjpegFeeds:
     async def stream(
         self, camera_id: int, fps: int, quality: int, open_frames: Callable[[], AsyncIterator[Frame]], latest: Any
     ) -> AsyncIterator[bytes]:
-        """multipart parts for one viewer; join (or start) the shared feed, leave it on exit."""
+        """multipart parts for one viewer (HTTP)."""
+        async with contextlib.aclosing(self.pictures(camera_id, fps, quality, open_frames, latest)) as pictures:
+            async for jpeg in pictures:
+                yield part(jpeg)
+
+    async def pictures(
+        self, camera_id: int, fps: int, quality: int, open_frames: Callable[[], AsyncIterator[Frame]], latest: Any
+    ) -> AsyncIterator[bytes]:
+        """JPEGs for one viewer; join (or start) the shared feed, leave it on exit."""
         key = (camera_id, fps, quality)
         feed = self.feeds.get(key)
         if feed is None or feed.ended:
@@ -115,7 +125,7 @@ class MjpegFeeds:
         feed.viewers += 1
         try:
             async for jpeg in feed.pictures():
-                yield part(jpeg)
+                yield jpeg
         finally:
             feed.viewers -= 1
             if feed.viewers == 0 and self.feeds.get(key) is feed:

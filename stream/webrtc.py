@@ -63,6 +63,18 @@ def h264_capabilities() -> list[Any]:
     return [c for c in codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
 
 
+def without_mdns_candidates(sdp: str) -> str:
+    """The offer without the browser's mDNS-obfuscated host candidates (``<uuid>.local``).
+
+    aiortc resolves them by multicast before answering, which costs a second where nothing answers
+    (and sends packets off loopback). Without them ICE still connects: the browser's checks reach the
+    hub's own candidates and the hub learns the browser's address from them (peer-reflexive).
+    """
+    lines = sdp.split("\n")
+    kept = [ln for ln in lines if not (ln.startswith("a=candidate:") and ".local " in ln)]
+    return "\n".join(kept)
+
+
 def offers_h264(sdp: str) -> bool:
     return any(line.startswith("a=rtpmap:") and " H264/90000" in line for line in sdp.splitlines())
 
@@ -140,11 +152,13 @@ class LiveView:
         max_total: int = 100,
         connect_timeout_s: float = 15.0,
         ice_servers: list[str] | None = None,
+        resolve_mdns: bool = False,
     ) -> None:
         self.max_per_camera = max_per_camera
         self.max_total = max_total
         self.connect_timeout_s = connect_timeout_s
         self.ice_servers = list(ice_servers or [])
+        self.resolve_mdns = resolve_mdns
         self.viewers: dict[str, Viewer] = {}
         self._reserved: dict[int, int] = {}  # camera → offers being answered (counted against the caps)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -179,6 +193,8 @@ class LiveView:
         if not offers_h264(offer_sdp):
             raise InvalidOffer("the offer has no H.264 video: use the MJPEG fallback", reason="no_h264")
         self.check_caps(camera_id)
+        if not self.resolve_mdns:
+            offer_sdp = without_mdns_candidates(offer_sdp)
         self._reserved[camera_id] = self._reserved.get(camera_id, 0) + 1
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in self.ice_servers])
         pc = RTCPeerConnection(configuration=config)

@@ -86,6 +86,18 @@ def test_demo_answers_with_demo_data(clean_env: dict[str, str], tmp_path: Path) 
         for public in ("Gridhub2018", "Gridhub2026"):  # the one password every install used to share
             r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": public})
             assert r.status_code == 401
+        # a few cameras play the bundled footage: online, with a picture
+        demo = httpx.get(f"{base}/api/v1/cameras", params={"tag": "demo"}, headers=headers).json()["items"]
+        assert len(demo) >= 4
+        deadline = time.monotonic() + 20
+        while True:
+            camera = httpx.get(f"{base}/api/v1/cameras/{demo[0]['id']}", headers=headers).json()
+            if camera["status"] == "online" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert camera["status"] == "online" and camera["stream"]["width"] == 768, camera
+        snap = httpx.get(f"{base}/api/v1/cameras/{demo[0]['id']}/snapshot.jpg", headers=headers, timeout=15)
+        assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
     finally:
         stop(proc)
     output = (tmp_path / "demo.log").read_text()
@@ -98,11 +110,15 @@ def test_demo_answers_with_demo_data(clean_env: dict[str, str], tmp_path: Path) 
     again = (tmp_path / "again.log").read_text()
     assert "seeding" not in again and all(password in again for password in passwords.values())
 
-    other = {**clean_env, "GRIDHUB_DATA_DIR": str(tmp_path / "other")}  # another install: other passwords
-    proc, base = run_demo(other, tmp_path / "other.log")
-    stop(proc)
-    theirs = json.loads((tmp_path / "other" / "demo-logins.json").read_text())
-    assert not set(theirs.values()) & set(passwords.values())
+
+def test_demo_passwords_are_per_install_and_kept(tmp_path: Path) -> None:
+    from hub.seed import demo_passwords
+
+    first = demo_passwords(tmp_path / "one")
+    assert demo_passwords(tmp_path / "one") == first, "a restart reads the same ones"
+    assert (tmp_path / "one" / "demo-logins.json").stat().st_mode & 0o777 == 0o600
+    assert not set(demo_passwords(tmp_path / "two").values()) & set(first.values()), "another install: others"
+    assert demo_passwords(tmp_path / "three", create=False) == {}
 
 
 def gridhub(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

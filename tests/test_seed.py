@@ -28,6 +28,7 @@ from hub.settings import PROJECT_ROOT
 from stream.models import Camera
 
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+TAXONOMY = load_taxonomy(PROJECT_ROOT / "config")
 EVENTS = 3000
 PASSWORD = "Seeded2026pw"
 
@@ -116,7 +117,7 @@ async def test_event_locations_and_resolution_shares(seeded: tuple[AsyncEngine, 
         codes = grid.path.strip("/").split("/")
         assert [e.county_code, e.town_code, e.village_code, e.grid_code] == codes
         assert point_in_polygon(e.lat, e.lon, grid.boundary), e.id
-        assert e.handling_code in codes[:2] and e.version == 1  # the town's command room, or the county's
+        assert e.handling_code in codes[:2]  # the town's command room, or the county's
         assert NOW - timedelta(days=367) < _utc(e.created_at) <= NOW
         if e.state == State.CLOSED.value:
             # As dispatch.service records it: the level of the assignee who resolved it.
@@ -127,10 +128,18 @@ async def test_event_locations_and_resolution_shares(seeded: tuple[AsyncEngine, 
         if e.accepted_at is not None:
             allowed = _utc(e.deadline_at) - _utc(e.accepted_at)
             assert abs((_utc(e.warn_at) - _utc(e.accepted_at)) - allowed * 0.8) < timedelta(seconds=1)
+        elif e.state == State.PENDING.value:
+            # 受理时限: the acceptance limit of the taxonomy runs from the report.
+            allowed = timedelta(hours=TAXONOMY.categories[e.category_code].accept_hours_for(e.urgency))
+            assert abs(_utc(e.deadline_at) - _utc(e.created_at) - allowed) < timedelta(seconds=1), e.id
+            assert abs(_utc(e.warn_at) - _utc(e.created_at) - allowed * 0.8) < timedelta(seconds=1), e.id
+        else:
+            assert e.state == State.REJECTED.value and e.deadline_at is None
 
 
 async def test_timelines_follow_the_workflow_table(seeded: tuple[AsyncEngine, SeedReport]) -> None:
     engine, report = seeded
+    nodes = {r.code: r for r in await _rows(engine, select(Jurisdiction.__table__))}
     events = {e.id: e for e in await _rows(engine, select(Event.__table__))}
     actions = await _rows(engine, select(EventAction.__table__).order_by(EventAction.event_id, EventAction.id))
     assert len(actions) == report.counts["event_actions"]
@@ -139,8 +148,14 @@ async def test_timelines_follow_the_workflow_table(seeded: tuple[AsyncEngine, Se
         timeline[a.event_id].append(a)
     assert set(timeline) == set(events)
     refused: Counter[tuple[str, str]] = Counter()
+    levels = {u.id: nodes[u.jurisdiction_code].level for u in await _rows(engine, select(User.__table__))}
     for event_id, rows in timeline.items():
         event = events[event_id]
+        # One version per action: the report is 1, the event's version is its last row's.
+        assert [a.version for a in rows] == list(range(1, len(rows) + 1)) and event.version == len(rows)
+        for a in rows:
+            if a.action == "transfer":  # 流转 keeps to the level of the assignee it leaves
+                assert levels[a.data["from_assignee_id"]] == levels[a.data["assignee_id"]], event_id
         first, *rest = rows
         assert (first.action, first.from_state, first.to_state) == ("report", None, "pending")
         assert _utc(first.created_at) == _utc(event.created_at)

@@ -39,8 +39,6 @@ def polygon_problem(points: Sequence[Sequence[float]]) -> str | None:
             return f"point {i} ({x}, {y}) is outside the frame: coordinates are fractions of width and height, 0…1"
     if len(set(pts)) != len(pts):
         return "the zone repeats a point"
-    if abs(area(pts)) < 1e-6:
-        return "the zone has no area (its points are on one line)"
     n = len(pts)
     edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
     for i in range(n):
@@ -49,6 +47,8 @@ def polygon_problem(points: Sequence[Sequence[float]]) -> str | None:
                 continue  # neighbours share a corner
             if segments_intersect(*edges[i], *edges[j]):
                 return f"the zone crosses itself (edge {i} meets edge {j})"
+    if abs(area(pts)) < 1e-6:
+        return "the zone has no area (its points are on one line)"
     return None
 
 

@@ -29,7 +29,7 @@ class MotionGate:
     share of the small frame) that counts as motion, ``alpha`` how fast the background follows the scene.
     """
 
-    def __init__(self, width: int = 160, threshold: int = 25, min_area: float = 0.0015, alpha: float = 0.05) -> None:
+    def __init__(self, width: int = 160, threshold: int = 25, min_area: float = 0.0015, alpha: float = 0.5) -> None:
         self.width = width
         self.threshold = threshold
         self.min_area = min_area

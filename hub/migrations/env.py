@@ -9,6 +9,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import dispatch.audit  # registers the audit tables
 import dispatch.media
 import dispatch.models  # noqa: F401
 import hub.realtime.pending  # noqa: F401

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch import users
+from dispatch import audit, users
+from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut, WrongPassword
+from dispatch.models import User
 from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH
 from dispatch.schemas import Storable
+from hub.auditing import actor, record_refusal
 from hub.deps import LoggedInUser, RealtimeDep, SessionDep, SettingsDep
 from hub.security import issue_token
 
@@ -64,15 +69,21 @@ class MeOut(BaseModel):
 
 
 @router.post("/login", response_model=TokenOut, responses={401: {"description": "wrong credentials"}})
-async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
+async def login(body: LoginIn, request: Request, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
     """Exchange a username and password for a bearer token (accounts lock after repeated failures)."""
-    user = await users.authenticate(
-        db_session=db_session,
-        username=body.username,
-        password=body.password,
-        max_failures=settings.login_max_failures,
-        lockout_minutes=settings.login_lockout_minutes,
-    )
+    try:
+        user = await users.authenticate(
+            db_session=db_session,
+            username=body.username,
+            password=body.password,
+            max_failures=settings.login_max_failures,
+            lockout_minutes=settings.login_lockout_minutes,
+        )
+    except (AuthenticationFailed, AccountLocked) as exc:
+        await _record_failure(request, db_session, body.username, exc)
+        raise
+    await audit.record(db_session, kind="auth.login", **actor(user), address=None, target=f"user:{user.id}")
+    await db_session.commit()
     token = issue_token(user, secret=settings.signing_key, ttl_minutes=settings.token_ttl_minutes)
     return TokenOut(
         access_token=token, expires_in=settings.token_ttl_minutes * 60, must_change_password=user.must_change_password
@@ -89,12 +100,29 @@ async def login(body: LoginIn, db_session: SessionDep, settings: SettingsDep) ->
     },
 )
 async def change_password(
-    body: PasswordChangeIn, user: LoggedInUser, db_session: SessionDep, settings: SettingsDep, realtime: RealtimeDep
+    body: PasswordChangeIn,
+    request: Request,
+    user: LoggedInUser,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    realtime: RealtimeDep,
 ) -> TokenOut:
     """Change your own password. Every other session of the account ends; the answer carries a new token."""
-    await users.change_password(
-        db_session=db_session, user=user, old_password=body.old_password, new_password=body.new_password
-    )
+    try:
+        await users.change_password(
+            db_session=db_session, user=user, old_password=body.old_password, new_password=body.new_password
+        )
+    except WrongPassword:
+        await record_refusal(
+            request,
+            kind="user.password_change",
+            user=user,
+            outcome="failed",
+            target=f"user:{user.id}",
+            detail={"reason": "wrong current password"},
+        )
+        raise
+    await audit.record(db_session, kind="user.password_change", **actor(user), address=None, target=f"user:{user.id}")
     await db_session.commit()
     await realtime.revoke_user(user.id)
     token = issue_token(user, secret=settings.signing_key, ttl_minutes=settings.token_ttl_minutes)
@@ -104,8 +132,19 @@ async def change_password(
 @router.post("/logout", status_code=204)
 async def logout(user: LoggedInUser, db_session: SessionDep, realtime: RealtimeDep) -> None:
     """Invalidate every token of the current user and close their live connections on every hub."""
+    await audit.record(db_session, kind="auth.logout", **actor(user), address=None, target=f"user:{user.id}")
     await users.logout(db_session=db_session, user=user)
     await realtime.revoke_user(user.id)
+
+
+async def _record_failure(request: Request, db_session: AsyncSession, username: str, exc: Exception) -> None:
+    """auth.login_failed for every refused login, and auth.lockout for the failure that locked the account."""
+    user_id = await db_session.scalar(select(User.id).where(User.username == username))
+    reason = "locked" if isinstance(exc, AccountLocked) else "wrong username or password"
+    who = {"actor_id": user_id, "actor_name": username, "target": f"user:{user_id}" if user_id else None}
+    await record_refusal(request, kind="auth.login_failed", outcome="failed", detail={"reason": reason}, **who)
+    if isinstance(exc, LockedOut):
+        await record_refusal(request, kind="auth.lockout", outcome="ok", detail={"after": "repeated failures"}, **who)
 
 
 @router.get("/me", response_model=MeOut)

@@ -13,6 +13,7 @@ from dispatch.models import Source, Urgency
 from dispatch.schemas import ACTION_BODIES, ActionIn, EventDetailOut, EventPage, ReportIn, storable_text
 from dispatch.workflow import Action
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
+from hub.routes.cameras import lookback_links
 from stream.registry import nearby_cameras
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -116,7 +117,8 @@ async def nearby(
     db_session: SessionDep,
     radius_m: Annotated[float, Query(gt=0, le=20_000)] = 2000,
 ) -> NearbyOut:
-    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first.
+    """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first;
+    each camera links its recording around the report time (``lookback``: recordings list and clip).
 
     Responders are those inside your own jurisdiction; their phones are shown to dispatchers and admins only.
     """
@@ -127,7 +129,10 @@ async def nearby(
     return NearbyOut(
         event_id=event.id,
         radius_m=radius_m,
-        cameras=await nearby_cameras(**point),
+        cameras=[
+            {**camera, "lookback": lookback_links(camera["id"], event.created_at)}
+            for camera in await nearby_cameras(**point)
+        ],
         responders=await queries.nearby_responders(viewer=user, **point),
         centres=await queries.nearby_centres(**point),
     )

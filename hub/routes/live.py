@@ -8,17 +8,19 @@ reader is not online is 503 with its state and reason. Media routes take the bea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from starlette.requests import HTTPConnection
 
 from dispatch.errors import NotFound
 from dispatch.models import Jurisdiction, User
-from hub.deps import MediaUser
+from hub.deps import MediaUser, media_user_of
 from hub.errors import error_body
 from stream.mjpeg import CONTENT_TYPE, MjpegFeeds
 from stream.models import Camera
@@ -26,6 +28,7 @@ from stream.webrtc import LiveError, LiveView, TooManyViewers
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["live"])
 
+FRESH_S = 1.0  # the latest decoded picture starts an MJPEG stream only if it is this recent
 CameraId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ERROR = {
     "application/json": {
@@ -59,7 +62,7 @@ def _refusal(status: int, code: str, message: str, headers: dict[str, str] | Non
     return JSONResponse(error_body(code, message, **details), status_code=status, headers=headers)
 
 
-async def visible_camera(request: Request, camera_id: int, user: User) -> Camera:
+async def visible_camera(request: HTTPConnection, camera_id: int, user: User) -> Camera:
     """The camera, if it lies in the user's jurisdiction; NotFound otherwise (the same as unknown)."""
     async with request.app.state.session_factory() as db_session:
         camera = await db_session.scalar(
@@ -72,7 +75,7 @@ async def visible_camera(request: Request, camera_id: int, user: User) -> Camera
     return camera
 
 
-async def online_reader(request: Request, camera: Camera) -> Any:
+async def online_reader(request: HTTPConnection, camera: Camera) -> Any:
     """The camera's shared reader once online; waits a little while it is connecting."""
     pool = getattr(request.app.state, "streams", None)
     if pool is None:
@@ -192,9 +195,79 @@ async def live_mjpeg(
         reader = await online_reader(request, camera)
     except Unavailable as exc:
         return _unavailable(exc)
-    fps = min(fps, request.app.state.settings.mjpeg_max_fps)
-    quality = round(quality, -1) if quality >= 15 else 10  # shared feeds: quality in steps of 10
-    body = feeds.stream(camera.id, fps, quality, lambda: reader.frames(fps), reader.latest_frame())
+    fps, quality, latest = _feed_args(request, reader, fps, quality)
+    body = feeds.stream(camera.id, fps, quality, lambda: reader.frames(fps), latest)
     return StreamingResponse(
         body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
+
+
+def _feed_args(connection: HTTPConnection, reader: Any, fps: int, quality: int) -> tuple[int, int, Any]:
+    fps = min(fps, connection.app.state.settings.mjpeg_max_fps)
+    quality = round(quality, -1) if quality >= 15 else 10  # shared feeds: quality in steps of 10
+    latest = reader.latest_frame()
+    if latest is not None and time.time() - latest.ts > FRESH_S:  # decoding was idle: an old picture misleads
+        latest = None
+    return fps, quality, latest
+
+
+# WebSocket close codes of live.ws: 4000 + the HTTP status the same refusal has on live.mjpeg.
+WS_UNAUTHORIZED, WS_NOT_FOUND, WS_TOO_MANY, WS_UNAVAILABLE = 4401, 4404, 4429, 4503
+
+
+@router.websocket("/{camera_id}/live.ws")
+async def live_ws(
+    websocket: WebSocket,
+    camera_id: CameraId,
+    fps: Annotated[int, Query(ge=1, le=25)] = 5,
+    quality: Annotated[int, Query(ge=10, le=95)] = 70,
+    token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> None:
+    """The MJPEG fallback over a WebSocket: one binary message per JPEG (``?token=`` required).
+
+    Refusals close the socket after accepting it, with code 4000 + the HTTP status of the same refusal
+    (4401, 4404, 4429, 4503) and the reason as text, so the player can say why.
+    """
+    await websocket.accept()
+    try:
+        user = await media_user_of(websocket, token)
+        camera = await visible_camera(websocket, camera_id, user)
+    except HTTPException as exc:
+        await websocket.close(WS_UNAUTHORIZED, str(exc.detail)[:120])
+        return
+    except NotFound as exc:
+        await websocket.close(WS_NOT_FOUND, exc.message[:120])
+        return
+    feeds: MjpegFeeds = websocket.app.state.mjpeg
+    if feeds.full(camera.id):
+        await websocket.close(WS_TOO_MANY, f"camera {camera.id} already has {feeds.max_per_camera} MJPEG viewers")
+        return
+    try:
+        reader = await online_reader(websocket, camera)
+    except Unavailable as exc:
+        reason = f"{exc.status.get('state')}: {exc.status.get('reason') or ''}".strip(": ")
+        await websocket.close(WS_UNAVAILABLE, reason[:120])
+        return
+    fps, quality, latest = _feed_args(websocket, reader, fps, quality)
+
+    async def send() -> None:
+        pictures = feeds.pictures(camera.id, fps, quality, lambda: reader.frames(fps), latest)
+        async with contextlib.aclosing(pictures) as jpegs:
+            async for jpeg in jpegs:
+                await websocket.send_bytes(jpeg)
+
+    sender = asyncio.create_task(send())
+    try:
+        while not sender.done():  # the client says nothing; a receive ends when it leaves
+            receive = asyncio.ensure_future(websocket.receive())
+            done, _ = await asyncio.wait({sender, receive}, return_when=asyncio.FIRST_COMPLETED)
+            if receive in done and receive.result().get("type") == "websocket.disconnect":
+                break
+            if receive not in done:
+                receive.cancel()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender

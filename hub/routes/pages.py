@@ -6,8 +6,9 @@ The pages talk to gridhub only through the public API and /ws; this module just 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -28,6 +29,13 @@ def page_names() -> list[str]:
 @router.get("/")
 async def root() -> RedirectResponse:
     return RedirectResponse("/screens/overview", status_code=307)
+
+
+@router.get("/screens/analytics")
+async def analytics(request: Request, token: str | None = None) -> RedirectResponse:
+    """统计分析 runs as its own Streamlit process (`gridhub analytics`): send the browser there."""
+    target = request.app.state.settings.analytics_url
+    return RedirectResponse(f"{target}?{urlencode({'token': token})}" if token else target, status_code=307)
 
 
 @router.get("/screens/{name}")

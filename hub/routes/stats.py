@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 from pydantic import AfterValidator
 
-from dispatch import jurisdictions
+from dispatch import audit, jurisdictions
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.schemas import storable_text
 from dispatch.stats import METRICS, StatsRow, event_stats
+from hub.auditing import actor
 from hub.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
@@ -66,6 +67,17 @@ async def events_stats(
     total, rows = await event_stats(db_session=db_session, node=node, start=since, end=until)
 
     filename = f"events-{node.code}-{start}-{end}"
+    if format != "json":
+        detail = {"format": format, "start": start.isoformat(), "end": end.isoformat()}
+        await audit.record(
+            db_session,
+            kind="export.stats",
+            **actor(user),
+            address=None,
+            target=f"jurisdiction:{node.code}",
+            detail=detail,
+        )
+        await db_session.commit()
     if format == "csv":
         buffer = io.StringIO()
         csv.writer(buffer).writerows(_table(total, rows))

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from dispatch import users
+from dispatch import audit, users
 from dispatch.models import Role, Source, User
 from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH, generate_password
 from dispatch.schemas import Storable, storable_text
 from dispatch.service import DISPATCH_ROLES
+from hub.auditing import actor
 from hub.deps import AdminUser, CurrentUser, RealtimeDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -200,6 +201,17 @@ async def create_user(body: UserCreateIn, admin: AdminUser, db_session: SessionD
         report_source=body.report_source.value if body.report_source else None,
         must_change_password=body.must_change_password or temporary is not None,
     )
+    detail = {
+        "username": created.username,
+        "role": created.role,
+        "jurisdiction_code": created.jurisdiction_code,
+        "report_source": created.report_source,
+        "must_change_password": created.must_change_password,
+        "temporary_password": temporary is not None,
+    }
+    await audit.record(
+        db_session, kind="user.create", **actor(admin), address=None, target=f"user:{created.id}", detail=detail
+    )
     await db_session.commit()
     return user_out(created, admin, temporary)
 
@@ -233,6 +245,20 @@ async def update_user(
         reset_password=body.reset_password,
     )
     update = await users.update_user(db_session=db_session, admin=admin, target=target, changes=changes)
+    edited = {field: [old, new] for field, (old, new) in update.changed.items() if field != "password"}
+    if edited:
+        await audit.record(
+            db_session,
+            kind="user.update",
+            **actor(admin),
+            address=None,
+            target=f"user:{target.id}",
+            detail={"changed": edited, "sessions_ended": update.revoked},
+        )
+    if update.temporary_password is not None:
+        await audit.record(
+            db_session, kind="user.password_reset", **actor(admin), address=None, target=f"user:{target.id}"
+        )
     await db_session.commit()
     if update.revoked:  # its tokens died with the commit; now its live sockets on every hub (contract C2)
         await realtime.revoke_user(target.id)

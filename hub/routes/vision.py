@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
+from dispatch import audit
 from dispatch.models import Role, User
 from hub.deps import AdminUser, AppTaxonomy, RequireRole, SessionDep
 from vision import precision, store
@@ -29,19 +30,9 @@ class RuleList(BaseModel):
 
 
 async def _audit(request: Request, db_session: Any, user: User, kind: str, target: str, detail: dict[str, Any]) -> None:
-    """Rule changes are security-relevant (contract C1): recorded where the audit log exists."""
-    try:
-        from dispatch import audit  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - until C1 is on main
-        return
+    """Rule changes are security-relevant (contract C1): one audit row in the change's own transaction."""
     await audit.record(
-        db_session,
-        kind=kind,
-        actor_id=user.id,
-        actor_name=user.username,
-        address=request.client.host if request.client else None,
-        target=target,
-        detail=detail,
+        db_session, kind=kind, actor_id=user.id, actor_name=user.username, address=None, target=target, detail=detail
     )
 
 

@@ -44,7 +44,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 EVENT_JSON_COLUMNS = ("tags", "attachments")
 ACTION_COLUMNS: tuple[str, ...] = (
-    "id", "event_id", "action", "actor_id", "from_state", "to_state", "note", "data", "created_at",
+    "id", "event_id", "action", "actor_id", "from_state", "to_state", "note", "data", "version", "created_at",
 )  # fmt: skip
 ACTION_JSON_COLUMNS = ("data",)
 EXTENSION_COLUMNS: tuple[str, ...] = (
@@ -93,6 +93,7 @@ _A_REJECT = Action.REJECT.value
 _A_ASSIGN = Action.ASSIGN.value
 _A_ESCALATE = Action.ESCALATE.value
 _A_TRANSFER = Action.TRANSFER.value
+_A_RETURN = Action.RETURN.value
 _A_SIGN = Action.SIGN.value
 _A_HANDLE = Action.HANDLE.value
 _A_VERIFY = Action.VERIFY.value
@@ -390,16 +391,17 @@ class EventGenerator:
                 dispatcher = pick(county_disp)
                 t, final = self._assign_sign(plan, t, dispatcher, final)
             elif level > 0 and rand() < 0.5:
-                # The grid worker goes first, finds it beyond the grid, and it moves on to the right unit (流转).
-                t, _ = self._assign_sign(plan, t, dispatcher, county.grid_worker_of[grid.code])
-                t += budget * 0.15 + 60 * ln(3.0, 1.0)
+                # The grid worker gets it first and finds it beyond the grid: 退回 to the dispatcher, who then
+                # assigns the right unit (a 流转 keeps to one level, so this is not one).
+                worker = county.grid_worker_of[grid.code]
+                t += 60 * ln(2.0, 0.9)
                 plan.append(
-                    (_A_TRANSFER, _S_IN_PROGRESS, _S_ASSIGNED, dispatcher, t, pick(names.TRANSFER_NOTES),
-                     {"from_assignee_id": plan[-1][3].id, "assignee_id": final.id,  # type: ignore[union-attr]
-                      "assignee_name": final.display_name})
-                )  # fmt: skip
-                t += 60 * ln(3.5, 0.9)
-                plan.append((_A_SIGN, _S_ASSIGNED, _S_IN_PROGRESS, final, t, pick(names.SIGN_NOTES), {}))
+                    (_A_ASSIGN, _S_ACCEPTED, _S_ASSIGNED, dispatcher, t, pick(names.ASSIGN_NOTES), {"assignee": worker})
+                )
+                t += budget * 0.05 + 60 * ln(3.0, 1.0)
+                reason = pick(names.RETURN_NOTES)
+                plan.append((_A_RETURN, _S_ASSIGNED, _S_ACCEPTED, worker, t, reason, {"reason": reason}))
+                t, final = self._assign_sign(plan, t, dispatcher, final)
             else:
                 t, final = self._assign_sign(plan, t, dispatcher, final)
             handler = final
@@ -488,6 +490,8 @@ class EventGenerator:
                 }
             elif action == _A_TRANSFER:
                 assignee = self.county.users[data["assignee_id"] - 1]
+            elif action == _A_RETURN:
+                assignee = None
             elif action == _A_ACCEPT:
                 accepted_at = when
                 deadline = when + allowed
@@ -517,16 +521,22 @@ class EventGenerator:
                 resolution_level = data["resolution_level"]
             rows.append((action, frm, to, actor, when, note, data))
 
+        # The time limit of the stage the event is in: 受理时限 while pending, 办理时限 once accepted.
         deadline_at = warn_at = None
         if accepted_at is not None and deadline is not None:
             deadline_at = dt(deadline)
             warn_at = dt(accepted_at + 0.8 * (deadline - accepted_at))
+        elif state == _S_PENDING:
+            accept_allowed = cat.accept_hours_for(urgency) * 3600.0
+            deadline_at, warn_at = dt(t0 + accept_allowed), dt(t0 + 0.8 * accept_allowed)
 
         aid = self.next_action_id
         dumps, empty = self.dumps, self.empty_dict
-        for action, frm, to, actor, when, note, data in rows:
+        for version, (action, frm, to, actor, when, note, data) in enumerate(rows, start=1):
             actor_id = actor.id if actor else None
-            actions.append((aid, event_id, action, actor_id, frm, to, note, dumps(data) if data else empty, dt(when)))
+            actions.append(
+                (aid, event_id, action, actor_id, frm, to, note, dumps(data) if data else empty, version, dt(when))
+            )
             aid += 1
         self.next_action_id = aid
 
@@ -540,7 +550,7 @@ class EventGenerator:
             dt(accepted_at) if accepted_at is not None else None,
             dt(closed_at) if closed_at is not None else None,
             resolution_level, result_text, reject_reason, rating, urge_count,
-            self.detection_tags if is_detection else self.empty_list, self.empty_list, extension_pending, 1,
+            self.detection_tags if is_detection else self.empty_list, self.empty_list, extension_pending, len(rows),
         )  # fmt: skip
 
     def _assign_sign(

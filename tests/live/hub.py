@@ -1,5 +1,6 @@
-"""A real hub for the live-view tests: migrated SQLite, the test county, cameras on the bundled footage,
-served by uvicorn on a free loopback port in the test's event loop, ICE on 127.0.0.1 only."""
+"""A real hub for the live-view tests: migrated SQLite, the test county, cameras on the bundled footage
+(read by stream/'s real camera readers, the file looped), served by uvicorn on a free loopback port in
+the test's event loop, ICE on 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import httpx
 import uvicorn
 
 from stream.models import Camera
+from stream.pool import footage_path
 from tests.county import PASSWORD, insert_county
-from tests.live.source import FOOTAGE, FilePool
 
 GRID_T1 = "330100001001001"  # inside town 1
 GRID_T2 = "330100002001001"  # inside town 2
@@ -35,6 +36,9 @@ class LiveHub:
     client: httpx.AsyncClient
     cameras: dict[str, int]
     tokens: dict[str, str] = field(default_factory=dict)
+
+    def subscribers(self, camera_id: int) -> int:
+        return self.app.state.streams.get(camera_id).subscribers
 
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
@@ -60,6 +64,7 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         secret_key="live-test-secret-" + "x" * 32,
         redis_url="",
         live_ice_hosts=["127.0.0.1"],
+        vision_enabled=False,
         **settings_kw,
     )
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
@@ -75,14 +80,13 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         }
         for key, camera in rows.items():
             if key != "nosource":
-                camera.source_url = str(FOOTAGE)
+                camera.source_url = str(footage_path())
             session.add(camera)
         await session.commit()
         cameras = {key: camera.id for key, camera in rows.items()}
     await engine.dispose()
 
     app = create_app(settings)
-    _serve_screens_if_missing(app)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -90,9 +94,6 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    own_pool = None
-    if getattr(app.state, "streams", None) is None:  # until stream/'s ReaderPool is on app.state
-        own_pool = app.state.streams = FilePool(no_source={cameras["nosource"]})
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -100,23 +101,3 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
     finally:
         server.should_exit = True
         await task
-        if own_pool is not None:
-            await own_pool.stop()
-
-
-def _serve_screens_if_missing(app: Any) -> None:
-    """Until hub/routes/pages.py (screens) is on main: /static and /screens/player straight from screens/."""
-    if any(getattr(r, "path", None) == "/static" for r in app.routes):
-        return
-    from fastapi.responses import FileResponse
-    from fastapi.staticfiles import StaticFiles
-
-    import screens
-
-    root = Path(screens.__file__).resolve().parent
-    app.mount("/static", StaticFiles(directory=root / "static"), name="static")
-
-    async def player_page() -> FileResponse:
-        return FileResponse(root / "pages" / "player.html", headers={"Cache-Control": "no-cache"})
-
-    app.add_api_route("/screens/player", player_page, include_in_schema=False)

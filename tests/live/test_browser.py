@@ -1,5 +1,6 @@
 """The player in real headless Chromium against a real hub: WebRTC live frames advance, the MJPEG fallback
-(forced, and after a WebRTC startup failure) shows changing pictures, and closing the page frees the viewer.
+(forced, and after a WebRTC startup failure) shows changing pictures, closing the page frees the viewer,
+and lookback plays a recorded segment from a given second.
 
 Screenshots go to test-artifacts/live/ (or $GRIDHUB_ARTIFACTS/live/).
 """
@@ -19,7 +20,7 @@ from tests.live.hub import LiveHub, live_hub
 
 @pytest.fixture(scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHub]:
-    async with live_hub(tmp_path_factory.mktemp("live-browser")) as h:
+    async with live_hub(tmp_path_factory.mktemp("live-browser"), recording_segment_s=4) as h:
         await h.login("t1_dispatcher")
         yield h
 
@@ -54,6 +55,8 @@ async def test_webrtc_live_frames_advance(hub: LiveHub, browser: Browser) -> Non
         first = await wait_until_playing(page)
         assert first["mode"] == "live" and first["state"] == "playing", first
         assert first["firstFrameMs"] < 3000, first
+        # the hub answers at once (it once spent a second resolving the browser's mDNS candidates)
+        assert first["timings"]["answered"] - first["timings"]["gathered"] < 800, first["timings"]
         f0 = first["frames"]
         t0 = await page.evaluate("window.player.media.currentTime")
         await asyncio.sleep(3)
@@ -73,16 +76,16 @@ async def test_webrtc_live_frames_advance(hub: LiveHub, browser: Browser) -> Non
     while hub.app.state.live.viewers:
         assert time.monotonic() < deadline, hub.app.state.live.stats()
         await asyncio.sleep(0.1)
-    assert hub.app.state.streams.get(camera).subscribers == 0
+    assert hub.subscribers(camera) == 0
 
 
 async def test_mjpeg_fallback_pictures_change(hub: LiveHub, browser: Browser) -> None:
     camera = hub.cameras["t1"]
     page = await browser.new_page(viewport={"width": 800, "height": 620})
     try:
-        await page.goto(player_url(hub, camera, "mjpeg", fps=5))
+        await page.goto(player_url(hub, camera, "mjpeg", fps=5, transport="http"))
         first = await wait_until_playing(page)
-        assert first["mode"] == "mjpeg" and first["state"] == "playing", first
+        assert first["mode"] == "mjpeg" and first["transport"] == "http" and first["state"] == "playing", first
         await asyncio.sleep(3)
         later = await info(page)
         assert later["frames"] - first["frames"] >= 6, (first, later)  # 5 pictures a second, sampled
@@ -106,11 +109,27 @@ async def test_webrtc_that_never_starts_falls_back_to_mjpeg(hub: LiveHub, browse
         await page.wait_for_function("window.player.frames > 2", timeout=10_000)
         state = await info(page)
         assert state["mode"] == "mjpeg" and state["error"]["type"] == "startup_timeout", state
+        assert state["transport"] == "ws", state
         label = await page.text_content(".tile .label")
         assert "startup_timeout" in label
         await page.screenshot(path=str(artifacts_dir() / "fallback_after_startup_timeout.png"))
     finally:
         await context.close()
+
+
+async def test_a_wall_of_eight_mjpeg_tiles_all_play(hub: LiveHub, browser: Browser) -> None:
+    """Over WebSockets every tile of a wall plays (an <img> multipart wall stops at the browser's six
+    connections per host)."""
+    ids = ",".join(str(hub.cameras[k]) for k in ("t1", "t1b") * 4)
+    page = await browser.new_page(viewport={"width": 1000, "height": 600})
+    try:
+        await page.goto(f"{hub.url}/screens/player?camera={ids}&mode=mjpeg&fps=5#token={hub.tokens['t1_dispatcher']}")
+        await page.wait_for_function("window.players.length === 8 && window.players.every((p) => p.frames > 2)")
+        states = await page.evaluate("window.players.map((p) => [p.state, p.transport])")
+        assert states == [["playing", "ws"]] * 8, states
+        await page.screenshot(path=str(artifacts_dir() / "mjpeg_wall_ws.png"))
+    finally:
+        await page.close()
 
 
 async def test_offline_camera_reports_a_typed_error(hub: LiveHub, browser: Browser) -> None:
@@ -121,5 +140,54 @@ async def test_offline_camera_reports_a_typed_error(hub: LiveHub, browser: Brows
         state = await info(page)
         assert state["error"]["type"] == "http" and state["error"]["status"] == 503, state
         assert state["error"]["code"] == "camera_unavailable"
+        await page.goto(player_url(hub, hub.cameras["nosource"], "mjpeg"))  # the WebSocket says why too
+        await page.wait_for_function("window.player && window.player.state === 'error'", timeout=10_000)
+        state = await info(page)
+        assert state["error"]["status"] == 503 and state["error"]["code"] == "camera_unavailable", state
+        assert "no_source" in state["error"]["message"], state
     finally:
         await page.close()
+
+
+async def test_lookback_plays_a_recorded_segment_from_a_given_second(hub: LiveHub, browser: Browser) -> None:
+    """The recorder writes segments of the camera; the player lists them around t and plays the one that
+    covers t from that second on (视频回看)."""
+    camera = hub.cameras["t1b"]
+    auth = hub.auth("t1_dispatcher")
+    deadline = time.monotonic() + 40
+    while True:  # a finished segment of at least 3 s
+        r = await hub.client.get(f"/api/v1/cameras/{camera}/recordings", headers=auth)
+        assert r.status_code == 200, r.text
+        done = [it for it in r.json()["items"] if it.get("complete", True)]
+        done = [it for it in done if _seconds(it["end"]) - _seconds(it["start"]) >= 3]
+        if done:
+            break
+        assert time.monotonic() < deadline, r.json()
+        await asyncio.sleep(0.5)
+    segment = done[0]
+    offset = 1.5
+    t = _seconds(segment["start"]) + offset
+    page = await browser.new_page(viewport={"width": 800, "height": 620})
+    try:
+        await page.goto(player_url(hub, camera, "lookback", t=f"{t:.3f}"))
+        first = await wait_until_playing(page)
+        assert first["mode"] == "lookback", first
+        start_time = await page.evaluate("window.player.media.currentTime")
+        assert offset - 0.6 <= start_time <= offset + 1.5, start_time  # from the given second, not from 0
+        seg = await page.evaluate("window.player.segment")
+        assert seg["url"] == segment["url"] and abs(seg["offset"] - offset) < 0.01
+        f0 = (await info(page))["frames"]
+        await asyncio.sleep(1.0)
+        later = await info(page)
+        now_time = await page.evaluate("window.player.media.currentTime")
+        assert later["frames"] > f0 or later["state"] == "ended", (f0, later)
+        assert now_time > start_time, (start_time, now_time)
+        await page.screenshot(path=str(artifacts_dir() / "lookback.png"))
+    finally:
+        await page.close()
+
+
+def _seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -11,6 +11,7 @@ import aioice.ice
 import cv2
 import numpy as np
 import pytest
+import websockets
 
 from stream import ice
 from tests.live.hub import LiveHub, live_hub
@@ -96,6 +97,37 @@ async def test_mjpeg_refusals(hub: LiveHub) -> None:
     for bad in ({"fps": 0}, {"fps": 1000}, {"quality": 5}, {"quality": "x"}):
         r = await hub.client.get(url, params=bad, headers=hub.auth("county_dispatcher"))
         assert r.status_code == 422, (bad, r.text)
+
+
+async def test_jpeg_websocket(hub: LiveHub) -> None:
+    """live.ws: one decodable JPEG per message, the feed shared with multipart viewers; refusals as close codes."""
+    ws_url = hub.url.replace("http://", "ws://")
+    camera = hub.cameras["t1"]
+    token = hub.tokens["t1_dispatcher"]
+    async with websockets.connect(f"{ws_url}/api/v1/cameras/{camera}/live.ws?token={token}&fps=5") as ws:
+        images = []
+        for _ in range(6):
+            data = await asyncio.wait_for(ws.recv(), 10)
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            assert image is not None and image.shape == (576, 768, 3)
+            images.append(image)
+        assert hub.app.state.mjpeg.stats() == {"feeds": 1, "viewers": 1}
+    for _ in range(20):  # leaving frees the feed
+        if hub.app.state.mjpeg.stats()["feeds"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert hub.app.state.mjpeg.stats() == {"feeds": 0, "viewers": 0}
+    refusals = {
+        f"/api/v1/cameras/{hub.cameras['t2']}/live.ws?token={token}": 4404,
+        f"/api/v1/cameras/{camera}/live.ws": 4401,
+        f"/api/v1/cameras/{camera}/live.ws?token=garbage": 4401,
+        f"/api/v1/cameras/{hub.cameras['nosource']}/live.ws?token={token}": 4503,
+    }
+    for path, code in refusals.items():
+        async with websockets.connect(ws_url + path) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == code, (path, closed.value)
 
 
 def test_ice_host_addresses_shim() -> None:

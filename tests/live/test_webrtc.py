@@ -15,6 +15,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from stream.webrtc import without_mdns_candidates
 from tests.live.hub import LiveHub, live_hub
 
 
@@ -97,7 +98,7 @@ async def leave(hub: LiveHub, peer: Peer, camera_id: int) -> None:
 
 
 def reader_subscribers(hub: LiveHub, camera_id: int) -> int:
-    return hub.app.state.streams.get(camera_id).subscribers
+    return hub.subscribers(camera_id)
 
 
 async def test_frames_arrive_decoded_and_advance(hub: LiveHub) -> None:
@@ -224,3 +225,16 @@ async def test_bad_offers_are_422_and_offline_is_503(hub: LiveHub) -> None:
         f"/api/v1/cameras/{hub.cameras['nosource']}/webrtc", json={"sdp": "v=0", "type": "offer"}, headers=auth
     )
     assert r.status_code == 503 and r.json()["state"] == "no_source"
+
+
+def test_mdns_candidates_are_dropped_from_offers() -> None:
+    """Chromium hides host addresses behind <uuid>.local; resolving them cost aiortc a second per offer."""
+    offer = (
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        "a=candidate:1 1 udp 2113937151 5d854d4e-c7b8-4aa5-8dee-8ba7f0e3e062.local 51654 typ host\r\n"
+        "a=candidate:2 1 udp 2113937151 127.0.0.1 51655 typ host\r\n"
+        "a=rtpmap:96 H264/90000\r\n"
+    )
+    out = without_mdns_candidates(offer)
+    assert ".local" not in out and "127.0.0.1 51655" in out and "H264/90000" in out
+    assert out.count("\r\n") == offer.count("\r\n") - 1

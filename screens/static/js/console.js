@@ -320,8 +320,7 @@ $("logout").onclick = async () => {
 };
 $("analytics").onclick = (e) => {
   e.preventDefault();
-  const port = state.me && state.me.analytics_port;
-  location.assign(port ? `${location.protocol}//${location.hostname}:${port}/` : "/screens/analytics");
+  window.open(`/screens/analytics?token=${encodeURIComponent(token())}`, "_blank", "noopener");
 };
 
 function playNearby() {

@@ -5,6 +5,7 @@
 // data from the REST API. The connection state is shown to the user (a lost socket says 重连中).
 
 const TOKEN_KEY = "gridhub.token";
+const SILENT_MS = 45000;
 
 export function token() {
   return localStorage.getItem(TOKEN_KEY);
@@ -69,35 +70,66 @@ export class Live {
     this.backoff = 250;
     this.ws = null;
     this.closed = false;
+    this.lastHeard = Date.now();
     this.connect();
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && (!this.ws || this.ws.readyState > 1)) this.connect();
     });
+    // The phone says its network is gone: stop trusting the socket now, not after TCP gives up.
+    addEventListener("offline", () => this.drop("offline"));
+    addEventListener("online", () => this.connect());
+    // The server pings every 20 s: a socket silent for longer than SILENT_MS is dead (a 4G dead zone).
+    setInterval(() => {
+      if (this.ws && this.ws.readyState === 1 && Date.now() - this.lastHeard > SILENT_MS) this.drop("silent");
+    }, 5000);
+  }
+
+  /** Treat the socket as lost: close it and reconnect with back-off. */
+  drop(reason) {
+    const ws = this.ws;
+    if (!ws || ws.readyState > 1) return;
+    this.ws = null;
+    ws.onclose = null;
+    try { ws.close(4000, reason); } catch { /* already gone */ }
+    this.onState("reconnecting");
+    this.retry();
+  }
+
+  retry() {
+    clearTimeout(this.retryTimer);
+    const wait = this.backoff * (0.5 + Math.random());
+    this.backoff = Math.min(this.backoff * 2, 8000);
+    this.retryTimer = setTimeout(() => this.connect(), wait);
   }
 
   connect() {
+    if (this.ws && this.ws.readyState <= 1) return;
+    clearTimeout(this.retryTimer);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token())}`);
     this.ws = ws;
     this.onState(this.everConnected ? "reconnecting" : "connecting");
     ws.onopen = () => {
+      this.lastHeard = Date.now();
       this.backoff = 250;
       this.everConnected = true;
       this.onState("online");
       for (const channel of this.handlers.keys()) this.sendSubscribe(channel);
     };
-    ws.onmessage = (e) => this.receive(JSON.parse(e.data));
+    ws.onmessage = (e) => {
+      this.lastHeard = Date.now();
+      this.receive(JSON.parse(e.data));
+    };
     ws.onclose = (e) => {
       if (this.ws !== ws || this.closed) return;
+      this.ws = null;
       if (e.code === 4001) {
         setToken(null);
         location.replace(loginUrl());
         return;
       }
       this.onState("reconnecting");
-      const wait = this.backoff * (0.5 + Math.random());
-      this.backoff = Math.min(this.backoff * 2, 8000);
-      setTimeout(() => this.connect(), wait);
+      this.retry();
     };
   }
 
@@ -132,8 +164,10 @@ export class Live {
     }
     if (typeof msg.offset === "number") {
       const last = this.offsets.get(msg.channel);
-      if (last !== undefined && msg.offset <= last && !msg.channel.startsWith("screen:")) return; // duplicate
-      this.offsets.set(msg.channel, msg.offset);
+      const seen = last !== undefined && msg.offset <= last && !msg.channel.startsWith("screen:");
+      // A dispatch is re-sent until acknowledged: hand it on again so that it is acknowledged again.
+      if (seen && !msg.channel.startsWith("dispatch:")) return;
+      if (!seen) this.offsets.set(msg.channel, msg.offset);
     }
     if (msg.type === "error" || msg.type === "subscribed" || msg.type === "epoch" || msg.type === "pong") return;
     h.onMessage(msg);

@@ -6,6 +6,7 @@
 //   p.addEventListener("state", (e) => console.log(e.detail));   // {state, mode, error, frames}
 //   await p.start();  …  p.stop();
 //
+// MJPEG goes over a WebSocket by default (`mjpegTransport: "http"` for the multipart <img>).
 // States: idle → connecting → playing; `fallback` (live became MJPEG, `error.type` says why),
 // `error` (nothing can play: `error.type`/`message`), `stopped`. Error types: startup_timeout, stalled,
 // ice_failed, http (with `status` and the hub's `code`), unsupported, no_recording.
@@ -32,6 +33,7 @@ const DEFAULTS = {
   fallback: true, // live falls back to MJPEG on startup_timeout, stalled, ice_failed, 422/429
   mjpegFps: 5,
   mjpegQuality: 70,
+  mjpegTransport: "ws", // ws: JPEG messages on a WebSocket (no per-host connection limit); http: <img> multipart
   iceServers: [],
 };
 
@@ -59,6 +61,7 @@ export class Player extends EventTarget {
     const gen = ++this._gen;
     this.error = null;
     this._startedAt = performance.now();
+    this.timings = {};
     window.addEventListener("pagehide", this._onPageHide);
     try {
       if (this.opts.mode === "lookback") await this._lookback(gen);
@@ -77,6 +80,11 @@ export class Player extends EventTarget {
     this._closeSession(false);
     if (this._pc) this._pc.close();
     this._pc = null;
+    if (this._ws) {
+      this._ws.onclose = null;
+      this._ws.close();
+    }
+    this._ws = null;
     if (this._media) {
       if (this._media.tagName === "VIDEO") {
         this._media.srcObject = null;
@@ -93,9 +101,11 @@ export class Player extends EventTarget {
     return {
       state: this.state,
       mode: this.mode,
+      transport: this.mode === "mjpeg" ? this.transport : undefined,
       error: this.error ? this.error.toJSON() : null,
       frames: this.frames,
       firstFrameMs: this.firstFrameMs,
+      timings: this.timings,
       sessionId: this.sessionId,
     };
   }
@@ -137,7 +147,12 @@ export class Player extends EventTarget {
     this._set("error");
   }
 
+  _mark(name) {
+    if (this.timings && !(name in this.timings)) this.timings[name] = Math.round(performance.now() - this._clickAt());
+  }
+
   _frame() {
+    this._mark("frame");
     this.frames++;
     this._lastFrameAt = performance.now();
     if (this.firstFrameMs === null) this.firstFrameMs = Math.round(this._lastFrameAt - this._clickAt());
@@ -232,11 +247,13 @@ export class Player extends EventTarget {
       if (transceiver.setCodecPreferences) transceiver.setCodecPreferences(h264);
     }
     pc.ontrack = (e) => {
+      this._mark("track");
       video.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
       video.play().catch(() => {});
     };
     pc.onconnectionstatechange = () => {
       if (gen !== this._gen) return;
+      this._mark(pc.connectionState);
       if (pc.connectionState === "failed") this._fail(new PlayerError("ice_failed", "the connection to the hub failed (ICE)"));
     };
     pc.oniceconnectionstatechange = () => {
@@ -247,6 +264,7 @@ export class Player extends EventTarget {
     this._watch(gen);
     await pc.setLocalDescription(await pc.createOffer());
     await this._gathered(pc);
+    this._mark("gathered");
     if (gen !== this._gen) return;
     const answer = await this._http(`/api/v1/cameras/${this.opts.camera}/webrtc`, {
       method: "POST",
@@ -259,6 +277,7 @@ export class Player extends EventTarget {
       return;
     }
     this.sessionId = answer.session_id;
+    this._mark("answered");
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
   }
 
@@ -287,7 +306,9 @@ export class Player extends EventTarget {
   // ---- MJPEG ----------------------------------------------------------------------------------
   async _mjpeg(gen, state = "connecting") {
     this.mode = "mjpeg";
+    if (this.opts.mjpegTransport !== "http" && typeof WebSocket !== "undefined") return this._jpegSocket(gen, state);
     this._set(state);
+    this.transport = "http";
     const img = document.createElement("img");
     img.className = "gh-player-media";
     img.alt = "";
@@ -338,6 +359,49 @@ export class Player extends EventTarget {
     sample();
   }
 
+  // JPEGs as WebSocket messages: a browser opens only six HTTP/1.1 connections per host, so a wall of
+  // MJPEG <img> tiles stalls after the sixth; WebSockets have no such limit.
+  async _jpegSocket(gen, state) {
+    this.transport = "ws";
+    this._set(state);
+    const img = document.createElement("img");
+    img.className = "gh-player-media";
+    img.alt = "";
+    this.container.replaceChildren(img);
+    this._media = img;
+    const url = new URL(this._url(`/api/v1/cameras/${this.opts.camera}/live.ws`, {
+      token: this.opts.token,
+      fps: this.opts.mjpegFps,
+      quality: this.opts.mjpegQuality,
+    }));
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url);
+    ws.binaryType = "blob";
+    this._ws = ws;
+    let shown = null;
+    ws.onmessage = (e) => {
+      if (gen !== this._gen) return;
+      const next = URL.createObjectURL(e.data);
+      img.onload = () => {
+        if (shown) URL.revokeObjectURL(shown);
+        shown = next;
+        if (gen === this._gen) this._frame();
+      };
+      img.src = next;
+    };
+    ws.onclose = (e) => {
+      if (gen !== this._gen) return;
+      const status = e.code >= 4000 && e.code < 5000 ? e.code - 4000 : 0;
+      const code = { 401: "unauthorized", 404: "not_found", 429: "too_many_viewers", 503: "camera_unavailable" }[status];
+      this._fail(
+        status
+          ? new PlayerError("http", e.reason || `refused (${status})`, { status, code })
+          : new PlayerError("stalled", "the picture stream closed"),
+      );
+    };
+    this._watch(gen, { stall: true });
+  }
+
   // ---- lookback -------------------------------------------------------------------------------
   async _lookback(gen) {
     this.mode = "lookback";
@@ -351,8 +415,12 @@ export class Player extends EventTarget {
     );
     if (gen !== this._gen) return;
     const items = (list.items || list || []).map((it) => ({ ...it, s: toSeconds(it.start), e: toSeconds(it.end) }));
+    // the segment covering t (a finished one first: the one being written may not be playable yet),
+    // else the first one after t
+    const covering = items.filter((it) => it.s !== null && it.e !== null && it.s <= at && at < it.e);
     const item =
-      items.find((it) => it.s !== null && it.e !== null && it.s <= at && at < it.e) ||
+      covering.find((it) => it.complete !== false) ||
+      covering[0] ||
       items.filter((it) => it.s !== null && it.s >= at).sort((a, b) => a.s - b.s)[0];
     if (!item || !item.url) throw new PlayerError("no_recording", "no recording covers that time");
     const video = this._video();
