@@ -238,3 +238,43 @@ async def test_no_admin_locks_the_tree_out(api: Api) -> None:
     api.tokens[town_admin] = await token_of(api, town_admin)
     await patch(api, town_admin, made["id"], role="dispatcher")
     assert (await api.get(town_admin, "/api/v1/auth/me")).status_code == 401
+
+
+async def audit_rows(api: Api, target_id: int) -> list[dict[str, Any]]:
+    r = await api.get("admin", "/api/v1/audit", params={"kind": "user", "page_size": 500})
+    assert r.status_code == 200, r.text
+    return [row for row in r.json()["items"] if row["target"] == f"user:{target_id}"][::-1]  # oldest first
+
+
+async def test_account_changes_are_audited(api: Api) -> None:
+    name = unique("wang")
+    made = await create(
+        api,
+        username=name,
+        role="responder",
+        jurisdiction_code="330100001001001",
+        password=KNOWN,
+        must_change_password=False,
+    )
+    await patch(api, "admin", made["id"], role="department", phone="13700000000")
+    await patch(api, "admin", made["id"], reset_password=True)
+    temporary = (await patch(api, "admin", made["id"], reset_password=True))["temporary_password"]
+    token = await token_of(api, name, temporary)
+    wrong = {"old_password": "Wrong2026pass", "new_password": "Wang2026spring"}
+    assert (await api.client.post("/api/v1/auth/password", json=wrong, headers=bearer(token))).status_code == 403
+    good = {"old_password": temporary, "new_password": "Wang2026spring"}
+    assert (await api.client.post("/api/v1/auth/password", json=good, headers=bearer(token))).status_code == 200
+
+    rows = await audit_rows(api, made["id"])
+    assert [(r["kind"], r["outcome"], r["actor_name"]) for r in rows] == [
+        ("user.create", "ok", "admin"),
+        ("user.update", "ok", "admin"),
+        ("user.password_reset", "ok", "admin"),
+        ("user.password_reset", "ok", "admin"),
+        ("user.password_change", "failed", name),
+        ("user.password_change", "ok", name),
+    ]
+    assert rows[0]["detail"]["role"] == "responder" and rows[0]["detail"]["temporary_password"] is False
+    assert rows[1]["detail"]["changed"]["role"] == ["responder", "department"]
+    assert rows[1]["detail"]["sessions_ended"] is True
+    assert not any(temporary in str(r["detail"]) or KNOWN in str(r["detail"]) for r in rows), "no password kept"

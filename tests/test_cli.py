@@ -161,6 +161,8 @@ def test_db_upgrade_user_add_and_reset(clean_env: dict[str, str]) -> None:
     assert gridhub(clean_env, "user", "reset", "nobody").returncode == 2
     chosen = gridhub(clean_env, "user", "reset", "county_dispatcher", "--password-stdin", stdin="Chosen2026pw\n")
     assert chosen.returncode == 0, chosen.stderr
+    verify = gridhub(clean_env, "audit", "verify")  # the account changes above are chained audit rows
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
     port = free_port()
     proc = subprocess.Popen(
