@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dispatch.taxonomy import load_taxonomy
-from hub import gcwatch
+from hub import gcwatch, tasks
 from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory
+from hub.demo_activity import DemoActivity
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
 from hub.overview_feed import OverviewFeed, load_safety_weights
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resolve_mdns=settings.live_resolve_mdns,
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
+    demo = DemoActivity(session_factory, taxonomy, realtime.notify) if settings.demo_activity else None
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await realtime.start()
         audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
         await overview_feed.start()
+        demo_task = tasks.supervise("demo-activity", demo.run) if demo is not None else None
         await streams.start()
         if settings.vision_enabled:
             await runner.start()
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await live_view.stop()
             await mjpeg.stop()
             await streams.stop()
+            await tasks.stop(demo_task)
             await overview_feed.stop()
             await realtime.stop()
             await stop_tasks(audit_task)
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = live_view
     app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
+    app.state.demo_activity = demo
     app.state.streams = streams.pool
     app.state.streams_hub = streams
     app.state.vision = runner

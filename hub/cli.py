@@ -100,6 +100,7 @@ async def _demo_footage(settings: Settings) -> list[int]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
+    settings = settings.model_copy(update={"demo_activity": not args.quiet})
     from hub.seed import DEMO_LOGINS, demo_passwords
 
     _migrate(settings)
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults with demo data")
+    demo.add_argument("--quiet", action="store_true", help="no simulated activity (reports and workflow steps)")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default=None, help="default: GRIDHUB_DATA_DIR or ./gridhub-data")

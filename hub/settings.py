@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default="", description="Signs access tokens; shared by every hub. Empty: generated in data_dir."
     )
     timezone: str = Field(default="Asia/Shanghai", description="How times without an offset are read.")
+    demo_activity: bool = Field(
+        default=False, description="Keep a believable day going (reports and workflow steps every few seconds)."
+    )
     analytics_url: str = Field(
         default="http://127.0.0.1:8501",
         description="Where `gridhub analytics` (Streamlit) is served; the console's 统计分析 link leads there.",
