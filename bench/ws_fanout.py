@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ PROBE_COUNTY = "BENCH"
 LATE_GRACE_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 SECRET = "bench-ws-fanout-secret-key-not-for-production-0123456789"
+BENCH_PASSWORD = "bench-password-1"
 
 
 class InfraError(Exception):
@@ -219,6 +221,8 @@ class HubSetup:
         probe_token: str,
         dispatcher_token: str,
         codes: dict[str, str],
+        usernames: list[str] | None = None,
+        password: str = "",
     ) -> None:
         self.env = env
         self.conns = conns
@@ -226,6 +230,9 @@ class HubSetup:
         self.probe_token = probe_token
         self.dispatcher_token = dispatcher_token
         self.codes = codes
+        #: The responders' usernames, in connection order, and their password (for login benchmarks).
+        self.usernames = usernames or []
+        self.password = password
 
 
 async def prepare_gridhub(n: int, workdir: Path, args: argparse.Namespace, children: Children) -> HubSetup:
@@ -278,7 +285,7 @@ async def prepare_gridhub(n: int, workdir: Path, args: argparse.Namespace, child
         )
         parent = code
     grid = codes[Level.GRID.value]
-    password = hash_password("bench-password-1")
+    password = hash_password(BENCH_PASSWORD)
     common = {"password_hash": password, "is_active": True, "failed_logins": 0, "token_generation": 0}
     try:
         async with engine.begin() as conn:
@@ -343,7 +350,8 @@ async def prepare_gridhub(n: int, workdir: Path, args: argparse.Namespace, child
         conns.append({"path": f"/ws?token={tok}", "subscribe": ["events", f"dispatch:{uid}"], "probe": i == 0})
     env["BENCH_COUNTY"] = codes[Level.COUNTY.value]
     dispatcher_token = token(dispatcher_id, f"{run}d", Role.DISPATCHER.value, Level.COUNTY.value)
-    return HubSetup(env, conns, ids[0], tokens[0], dispatcher_token, codes)
+    usernames = [f"{run}u{i}" for i in range(len(ids))]
+    return HubSetup(env, conns, ids[0], tokens[0], dispatcher_token, codes, usernames, BENCH_PASSWORD)
 
 
 async def start_profiler(
@@ -546,7 +554,14 @@ class HttpPublisher:
 # ------------------------------------------------------------------------------------------ one case
 
 
-async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path) -> dict[str, Any]:
+#: Extra load during a gridhub case's publishing window: ``extra(port, setup, args)`` → a coroutine whose
+#: result (a dict) goes into the case's JSON as ``extra`` (bench/login_storm.py adds logins this way).
+ExtraLoad = Callable[[int, HubSetup, argparse.Namespace], Awaitable[dict[str, Any]]]
+
+
+async def run_case(
+    server: str, n: int, args: argparse.Namespace, workroot: Path, extra: ExtraLoad | None = None
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"{server}-{n}-", dir=workroot))
     children = Children(workdir)
     result: dict[str, Any] = {"server": server, "clients": n}
@@ -666,10 +681,16 @@ async def run_case(server: str, n: int, args: argparse.Namespace, workroot: Path
                 jobs = [publisher.events(args.rate, args.duration)]
                 if args.dispatch_rate > 0:
                     jobs.append(publisher.dispatches(probe_id, args.dispatch_rate, args.duration))
+            extra_job = asyncio.ensure_future(extra(port, setup, args)) if extra is not None else None
             try:
                 await asyncio.wait_for(asyncio.gather(*jobs), publish_timeout)
+                if extra_job is not None:
+                    result["extra"] = await asyncio.wait_for(extra_job, REQUEST_TIMEOUT_S + 30)
             except TimeoutError:
                 result["error"] = f"publish: past {publish_timeout:.0f} s (collected what arrived)"
+            finally:
+                if extra_job is not None and not extra_job.done():
+                    extra_job.cancel()
             sent, dispatch_sent = publisher.sent, publisher.dispatch_sent
             result["publish_skipped_late"] = publisher.skipped
         result["publish_s"] = round(time.perf_counter() - t_publish, 1)

@@ -120,8 +120,26 @@ def row_hash(
     prev_hash: str,
 ) -> str:
     """SHA-256 (hex) of the canonical encoding (version 1) of one row's content and its predecessor's hash."""
+    return _digest(seq, at, actor_id, actor_name, address, kind, target, outcome, detail, prev_hash)
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def _digest(
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str | None,
+    address: str | None,
+    kind: str,
+    target: str | None,
+    outcome: str,
+    detail: str,
+    prev_hash: str,
+) -> str:
     fields = [1, seq, at_text(at), actor_id, actor_name, address, kind, target, outcome, detail, prev_hash]
-    return hashlib.sha256(json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_ENCODE(fields).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -241,46 +259,41 @@ async def verify(db_session: AsyncSession, *, batch_size: int = 5000) -> Verdict
 
     def bad(seq: int | None, reason: str) -> Verdict:
         verdict.ok, verdict.bad_seq, verdict.reason = False, seq, reason
+        verdict.rows = expected_seq - 1 - top.base_seq  # the rows that held, before this one
         return verdict
 
     expected_seq, prev = top.base_seq + 1, top.base_hash
     anchor_recorded = top.base_seq == 0
     async for rows in _batches(db_session, top.base_seq, batch_size):
         for row in rows:
-            if row.seq != expected_seq:
-                if row.seq > expected_seq:
-                    return bad(expected_seq, f"row {expected_seq} is missing (deleted): the next row is {row.seq}")
-                return bad(row.seq, f"row {row.seq} lies before the chain's anchor {top.base_seq}")
-            if row.prev_hash != prev:
+            # Columns in table order: seq, at, actor_id, actor_name, address, kind, target, outcome, detail,
+            # prev_hash, hash (tuple unpacking: this loop runs a million times on a large trail).
+            seq, at, actor_id, actor_name, address, kind, target, outcome, detail, prev_hash, stored = row
+            if seq != expected_seq:
+                if seq > expected_seq:
+                    return bad(expected_seq, f"row {expected_seq} is missing (deleted): the next row is {seq}")
+                return bad(seq, f"row {seq} lies before the chain's anchor {top.base_seq}")
+            if prev_hash != prev:
                 return bad(
-                    row.seq,
-                    f"row {row.seq} does not link to row {row.seq - 1} (prev_hash differs): "
+                    seq,
+                    f"row {seq} does not link to row {seq - 1} (prev_hash differs): "
                     "a row was edited and rehashed, replaced, or moved",
                 )
-            digest = row_hash(
-                seq=row.seq,
-                at=row.at,
-                actor_id=row.actor_id,
-                actor_name=row.actor_name,
-                address=row.address,
-                kind=row.kind,
-                target=row.target,
-                outcome=row.outcome,
-                detail=row.detail,
-                prev_hash=row.prev_hash,
-            )
-            if digest != row.hash:
-                return bad(row.seq, f"row {row.seq} does not match its hash: its content was edited or moved")
-            if row.kind == "audit.prune" and not anchor_recorded:
-                anchor_recorded = _prune_matches(row.detail, top.base_seq, top.base_hash)
-            if verdict.first_seq is None:
-                verdict.first_seq = row.seq
-            verdict.last_seq, verdict.rows = row.seq, verdict.rows + 1
-            expected_seq, prev = row.seq + 1, digest
+            digest = _digest(seq, at, actor_id, actor_name, address, kind, target, outcome, detail, prev_hash)
+            if digest != stored:
+                return bad(seq, f"row {seq} does not match its hash: its content was edited or moved")
+            if kind == "audit.prune" and not anchor_recorded:
+                anchor_recorded = _prune_matches(detail, top.base_seq, top.base_hash)
+            expected_seq, prev = seq + 1, digest
+        if verdict.first_seq is None:
+            verdict.first_seq = rows[0].seq
+        verdict.last_seq, verdict.rows = expected_seq - 1, expected_seq - 1 - top.base_seq
     if expected_seq - 1 != top.seq or prev != top.hash:
         if expected_seq - 1 < top.seq:
             return bad(expected_seq, f"rows {expected_seq}..{top.seq} are missing (deleted): the head says {top.seq}")
-        return bad(expected_seq - 1, f"the chain ends at row {expected_seq - 1} but the head says {top.seq}/{top.hash}")
+        if expected_seq - 1 > top.seq:
+            return bad(top.seq + 1, f"rows {top.seq + 1}..{expected_seq - 1} lie beyond the head ({top.seq}): added")
+        return bad(top.seq, f"row {top.seq} does not match the head's hash: the last row was replaced")
     if not anchor_recorded:
         return bad(
             top.base_seq + 1,

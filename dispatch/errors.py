@@ -46,8 +46,16 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Unsuitable(Conflict):
+    """Well-formed input that does not fit the current data: an unknown category or assignee, a place outside
+    the user's grids, a deadline not after the current one. HTTP 409 (the same request may succeed against
+    other data), where InvalidInput (422) is input wrong whatever the data."""
+
+    code = "unsuitable"
+
+
 class InvalidInput(DomainError):
-    """Well-formed but unacceptable input (unknown category, assignee outside the jurisdiction, …)."""
+    """Input wrong whatever the data (a range crossing, a time with no UTC equivalent, …)."""
 
     code = "invalid_input"
 
@@ -60,8 +68,9 @@ class LockedOut(AuthenticationFailed):
     """The wrong password that locked the account: answered like any other, told apart for the audit trail."""
 
 
-class AccountLocked(DomainError):
-    code = "account_locked"
+class AccountLocked(AuthenticationFailed):
+    """A login refused because the account is locked: answered exactly like a wrong password (no username
+    enumeration), told apart only for the audit trail."""
 
 
 class PasswordChangeRequired(Forbidden):

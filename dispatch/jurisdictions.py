@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.errors import InvalidInput, NotFound
+from dispatch.errors import NotFound, Unsuitable
 from dispatch.geo import polygon_contains
 from dispatch.models import Jurisdiction, Level, User
 
@@ -42,7 +42,7 @@ async def root(*, db_session: AsyncSession) -> Jurisdiction:
 
 
 async def locate_grid(*, db_session: AsyncSession, lat: float, lon: float, within_path: str = "/") -> Jurisdiction:
-    """The grid whose boundary holds the point (nearest centres first); InvalidInput where none does."""
+    """The grid whose boundary holds the point (nearest centres first); Unsuitable (409) where none does."""
     box = 0.05  # degrees, ~5 km: grids are far smaller
     candidates = await db_session.scalars(
         select(Jurisdiction).where(
@@ -56,4 +56,4 @@ async def locate_grid(*, db_session: AsyncSession, lat: float, lon: float, withi
     for grid in ordered:
         if polygon_contains(grid.boundary, lat, lon):
             return grid
-    raise InvalidInput("the location lies in no grid of your jurisdiction", field="lat/lon")
+    raise Unsuitable("the location lies in no grid of your jurisdiction", field="lat/lon")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.models import Source, Urgency
 
@@ -25,8 +25,46 @@ def storable_text(value: str) -> str:
     return value
 
 
+#: The JSON-schema form of ``storable_text``'s NUL rule (lone surrogates cannot be written in valid JSON text).
+NO_NUL = r"^[^\x00]*$"
+#: A ``str`` checked by ``storable_text`` (query parameters: add ``json_schema_extra={"pattern": NO_NUL}``).
+StorableText = Annotated[str, AfterValidator(storable_text)]
+
+
+def text_pattern(min_length: int, strip: bool) -> str:
+    """The JSON-schema pattern of a checked text: no NUL and, where the model strips whitespace, at least
+    ``min_length`` characters left after stripping (first and last kept characters are not whitespace)."""
+    if not strip or min_length <= 0:
+        return NO_NUL
+    if min_length == 1:
+        return r"^\s*[^\s\x00][^\x00]*$"
+    return r"^\s*[^\s\x00][^\x00]{" + str(min_length - 2) + r",}[^\s\x00]\s*$"
+
+
+def forbid_nul_in_schema(schema: dict[str, Any], strip: bool = False) -> None:
+    """Add the NUL rule to every string of a JSON schema (in place) that has no pattern of its own."""
+    if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema and "format" not in schema:
+        schema["pattern"] = text_pattern(schema.get("minLength", 0), strip)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key, ()):
+            forbid_nul_in_schema(sub, strip)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        forbid_nul_in_schema(items, strip)
+
+
 class Storable(BaseModel):
-    """Checks every text field (and every text in a list field) with ``storable_text``."""
+    """Checks every text field (and every text in a list field) with ``storable_text``; the OpenAPI document
+    says so (``pattern``) for every such field."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        schema = handler(core_schema)
+        resolved = handler.resolve_ref_schema(schema)
+        strip = bool(cls.model_config.get("str_strip_whitespace"))
+        for prop in resolved.get("properties", {}).values():
+            forbid_nul_in_schema(prop, strip)
+        return schema
 
     @field_validator("*", mode="after")
     @classmethod

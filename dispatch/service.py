@@ -26,6 +26,7 @@ from dispatch.errors import (
     InvalidInput,
     NotFound,
     StaleVersion,
+    Unsuitable,
 )
 from dispatch.models import (
     Event,
@@ -324,13 +325,13 @@ async def _resolve_grid(db_session: AsyncSession, actor: User, data: ReportIn) -
     if data.grid_code:
         grid = await db_session.get(Jurisdiction, data.grid_code)
         if grid is None or grid.level != Level.GRID.value or not jurisdictions.contains(area, grid.path):
-            raise InvalidInput(f"grid {data.grid_code!r} is not a grid of your jurisdiction", field="grid_code")
+            raise Unsuitable(f"grid {data.grid_code!r} is not a grid of your jurisdiction", field="grid_code")
         return grid
     if data.lat is not None and data.lon is not None:
         return await jurisdictions.locate_grid(db_session=db_session, lat=data.lat, lon=data.lon, within_path=area)
     if actor.jurisdiction.level == Level.GRID.value:
         return actor.jurisdiction
-    raise InvalidInput("give grid_code or lat/lon: where did it happen?", field="grid_code")
+    raise Unsuitable("give grid_code or lat/lon: where did it happen?", field="grid_code")
 
 
 # ---------------------------------------------------------------------------------------------- actions
@@ -495,26 +496,26 @@ async def _reopen(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
 
 
 async def _assignee(db_session: AsyncSession, event: Event, assignee_id: int, *, transfer: bool = False) -> User:
-    """The user the event may go to (one of ``assignee_candidates``), or InvalidInput saying why not."""
+    """The user the event may go to (one of ``assignee_candidates``), or Unsuitable (409) saying why not."""
     candidates = await assignee_candidates(db_session, event, transfer=transfer)
     assignee = await db_session.get(User, assignee_id)
     if assignee is None or not assignee.is_active:
-        raise InvalidInput(f"assignee {assignee_id} not found", field="assignee_id")
+        raise Unsuitable(f"assignee {assignee_id} not found", field="assignee_id")
     if await db_session.scalar(candidates.where(User.id == assignee_id)) is not None:
         return assignee
     if assignee.role not in ASSIGNABLE_ROLES:
-        raise InvalidInput("events are assigned to responders or departments", field="assignee_id")
+        raise Unsuitable("events are assigned to responders or departments", field="assignee_id")
     if transfer and event.assignee_id is not None:
         current = await db_session.get(User, event.assignee_id)
         if current is not None and current.jurisdiction.level != assignee.jurisdiction.level:
-            raise InvalidInput(
+            raise Unsuitable(
                 f"流转 (transfer) stays at the same level: assignee {assignee_id} works at the "
                 f"{assignee.jurisdiction.level} level, the event is with a {current.jurisdiction.level}-level "
                 "unit; return or escalate it instead",
                 field="assignee_id",
             )
     handling = await jurisdictions.get_jurisdiction(db_session=db_session, code=event.handling_code)
-    raise InvalidInput(f"assignee {assignee_id} works outside {handling.name} ({handling.code})", field="assignee_id")
+    raise Unsuitable(f"assignee {assignee_id} works outside {handling.name} ({handling.code})", field="assignee_id")
 
 
 async def _assign(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: AssignIn) -> Change:
@@ -544,7 +545,7 @@ async def _transfer(
     db_session: AsyncSession, taxonomy: Taxonomy, actor: User, event: Event, body: TransferIn
 ) -> Change:
     if body.assignee_id == event.assignee_id:
-        raise InvalidInput("the event is already with that assignee", field="assignee_id")
+        raise Unsuitable("the event is already with that assignee", field="assignee_id")
     assignee = await _assignee(db_session, event, body.assignee_id, transfer=True)
     previous = event.assignee_id
     event.assignee_id = assignee.id
@@ -608,7 +609,7 @@ async def _extend(db_session: AsyncSession, taxonomy: Taxonomy, actor: User, eve
     except OverflowError:
         raise InvalidInput("until is out of range", field="until") from None
     if event.deadline_at is not None and until <= event.deadline_at:
-        raise InvalidInput("the new deadline must be after the current one", field="until")
+        raise Unsuitable("the new deadline must be after the current one", field="until")
     event.extension_pending = True
     db_session.add(
         ExtensionRequest(event_id=event.id, requested_by_id=actor.id, requested_deadline=until, reason=body.reason)

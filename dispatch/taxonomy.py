@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from dispatch.errors import InvalidInput
+from dispatch.errors import Unsuitable
 from dispatch.models import Urgency
 
 PLATFORMS: dict[str, str] = {
@@ -67,11 +67,11 @@ class Taxonomy:
     categories: dict[str, Category] = field(default_factory=dict)
 
     def get(self, code: str) -> Category:
-        """The category for ``code``; InvalidInput for a code the taxonomy does not hold."""
+        """The category for ``code``; Unsuitable (409) for a code the taxonomy does not hold."""
         try:
             return self.categories[code]
         except KeyError:
-            raise InvalidInput(f"unknown category code {code!r}", field="category_code") from None
+            raise Unsuitable(f"unknown category code {code!r}", field="category_code") from None
 
     def __len__(self) -> int:
         return len(self.categories)

@@ -10,16 +10,15 @@ the caller must also close the account's live sockets.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import audit, jurisdictions
-from dispatch.db import utcnow
+from dispatch.db import Timestamp, utcnow
 from dispatch.errors import (
     AccountLocked,
     AuthenticationFailed,
@@ -32,7 +31,14 @@ from dispatch.errors import (
     WrongPassword,
 )
 from dispatch.models import Jurisdiction, Role, Source, User
-from dispatch.passwords import check_complexity, generate_password, hash_password, unusable_hash, verify_password
+from dispatch.passwords import (
+    check_complexity,
+    generate_password,
+    hash_password,
+    hash_password_async,
+    unusable_hash,
+    verify_password_async,
+)
 
 #: Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH = hash_password("not-a-real-password-0")
@@ -75,7 +81,7 @@ async def new_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=unusable_hash() if password is None else await asyncio.to_thread(hash_password, password),
+        password_hash=unusable_hash() if password is None else await hash_password_async(password),
         role=role,
         jurisdiction_code=node.code,
         phone=phone,
@@ -148,27 +154,56 @@ async def ensure_service_account(
 async def authenticate(
     *, db_session: AsyncSession, username: str, password: str, max_failures: int, lockout_minutes: int
 ) -> User:
-    """The user for a correct username and password; counts failures and locks the account."""
-    user = await db_session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active:
-        verify_password(_DUMMY_HASH, password)
-        raise AuthenticationFailed("wrong username or password")
+    """The user for a correct username and password; counts failures and locks the account.
+
+    Each attempt is counted *before* the (slow) password check, in one atomic UPDATE … RETURNING, so parallel
+    attempts cannot read the same counter: once ``max_failures`` are counted the account is locked and every
+    further attempt is refused without its password being checked. A correct password gives its count back.
+    Unknown, inactive and locked accounts are refused like a wrong password, after the same argon2 work (a
+    check against a dummy hash), so neither the answer nor its timing tells them apart.
+    """
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked(
-            f"too many failed logins: the account is locked until {user.locked_until.isoformat()}",
-            locked_until=user.locked_until.isoformat(),
+    after = User.failed_logins + 1
+    locks = after >= max_failures
+    until = literal(now + timedelta(minutes=lockout_minutes), Timestamp())
+    reserved = (
+        await db_session.execute(
+            update(User)
+            .where(
+                User.username == username,
+                User.is_active.is_(True),
+                or_(User.locked_until.is_(None), User.locked_until <= now),
+            )
+            .values(
+                failed_logins=case((locks, 0), else_=after),
+                locked_until=case((locks, until), else_=null()),
+            )
+            .returning(User.id, User.password_hash, User.failed_logins)
+            .execution_options(synchronize_session=False)
         )
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        locked = user.failed_logins >= max_failures
-        if locked:
-            user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
-        await db_session.commit()
-        raise (LockedOut if locked else AuthenticationFailed)("wrong username or password")
-    if user.failed_logins or user.locked_until:
-        user.failed_logins, user.locked_until = 0, None
-        await db_session.commit()
+    ).first()
+    await db_session.commit()
+    if reserved is None:
+        await verify_password_async(_DUMMY_HASH, password)
+        locked_until = await db_session.scalar(
+            select(User.locked_until).where(User.username == username, User.is_active.is_(True))
+        )
+        if locked_until is not None and locked_until > now:
+            raise AccountLocked("wrong username or password")
+        raise AuthenticationFailed("wrong username or password")
+    user_id, password_hash, count = reserved
+    if not await verify_password_async(password_hash, password):
+        # A count of 0 after the increment: this attempt reached the limit and locked the account.
+        raise (LockedOut if count == 0 else AuthenticationFailed)("wrong username or password")
+    await db_session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(failed_logins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    await db_session.commit()
+    user = await db_session.scalar(select(User).where(User.id == user_id).execution_options(populate_existing=True))
+    assert user is not None
     return user
 
 
@@ -285,6 +320,8 @@ async def _check_admins_remain(
 
 async def update_user(*, db_session: AsyncSession, admin: User, target: User, changes: UserChanges) -> UserUpdate:
     """Apply ``changes`` to ``target`` (already found inside ``admin``'s subtree); flushed, not committed."""
+    if target.id == admin.id and (changes.reset_password or changes.must_change_password):
+        raise Forbidden("change your own password with POST /api/v1/auth/password", field="reset_password")
     role = changes.role if changes.role is not None else target.role
     source = changes.report_source if changes.report_source is not None else target.report_source
     _check_role_and_source(role, source)
@@ -313,7 +350,7 @@ async def update_user(*, db_session: AsyncSession, admin: User, target: User, ch
     put("must_change_password", changes.must_change_password)
     if changes.reset_password:
         result.temporary_password = generate_password()
-        target.password_hash = await asyncio.to_thread(hash_password, result.temporary_password)
+        target.password_hash = await hash_password_async(result.temporary_password)
         target.must_change_password = True
         target.failed_logins, target.locked_until = 0, None
         result.changed["password"] = ("", "reset")
@@ -326,12 +363,12 @@ async def update_user(*, db_session: AsyncSession, admin: User, target: User, ch
 
 async def change_password(*, db_session: AsyncSession, user: User, old_password: str, new_password: str) -> None:
     """The user's own change: the current password, then a new one (complexity, not the same); flushed."""
-    if not await asyncio.to_thread(verify_password, user.password_hash, old_password):
+    if not await verify_password_async(user.password_hash, old_password):
         raise WrongPassword("the current password is wrong", field="old_password")
     check_complexity(new_password)
     if new_password == old_password:
         raise Conflict("the new password must differ from the current one", field="new_password")
-    user.password_hash = await asyncio.to_thread(hash_password, new_password)
+    user.password_hash = await hash_password_async(new_password)
     user.must_change_password = False
     user.token_generation += 1
     await db_session.flush()
@@ -344,7 +381,7 @@ async def set_password(*, db_session: AsyncSession, user: User, password: str | 
     new = password if password is not None else temporary
     assert new is not None
     check_complexity(new)
-    user.password_hash = await asyncio.to_thread(hash_password, new)
+    user.password_hash = await hash_password_async(new)
     user.must_change_password = temporary is not None
     user.failed_logins, user.locked_until = 0, None
     user.token_generation += 1

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from dispatch import passwords
 from dispatch.taxonomy import load_taxonomy
 from hub import gcwatch, tasks
 from hub.audit_keeper import keep_audit
@@ -20,7 +21,10 @@ from hub.db import create_engine, create_session_factory
 from hub.demo_activity import DemoActivity
 from hub.errors import install_error_handlers
 from hub.limits import BodySizeLimit
+from hub.logs import redact_url
+from hub.openapi import document_common_errors
 from hub.overview_feed import OverviewFeed, load_safety_weights
+from hub.ratelimit import Limit, LoginLimiter
 from hub.realtime import Realtime
 from hub.routes import (
     audit,
@@ -65,6 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     session_factory = create_session_factory(engine)
     taxonomy = load_taxonomy(settings.config_dir)
     realtime = Realtime(settings, session_factory)
+    passwords.configure(settings.argon2_concurrency)
+    login_limiter = LoginLimiter(
+        [Limit("address", settings.login_rate_per_address), Limit("username", settings.login_rate_per_username)],
+        window_s=settings.login_rate_window_s,
+        redis_url=settings.redis_url,
+    )
     use_host_addresses(settings.live_ice_hosts)
     live_view = LiveView(
         max_per_camera=settings.live_max_viewers_per_camera,
@@ -99,7 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.vision_enabled:
             await runner.start()
         log.info(
-            "gridhub ready: database %s, bus %s", engine.url.render_as_string(), settings.redis_url or "in-process"
+            "gridhub ready: database %s, bus %s",
+            engine.url.render_as_string(),
+            redact_url(settings.redis_url) if settings.redis_url else "in-process",
         )
         try:
             yield
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await overview_feed.stop()
             await realtime.stop()
             await stop_tasks(audit_task)
+            await login_limiter.close()
             await engine.dispose()
             gcwatch.uninstall()
 
@@ -122,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.taxonomy = taxonomy
     app.state.realtime = realtime
+    app.state.login_limiter = login_limiter
     app.state.live = live_view
     app.state.mjpeg = mjpeg
     app.state.overview_feed = overview_feed
@@ -137,4 +151,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
+    document_common_errors(app)
     return app

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,9 @@ log = logging.getLogger("gridhub")
 #: Who the audit trail names for account changes made on the command line (an operator at the server).
 CLI_ACTOR = {"actor_id": None, "actor_name": "gridhub-cli", "address": None}
 
-#: What `gridhub demo` seeds when its database is empty: a believable county, a year of events.
-DEMO_EVENTS = 3000
+#: What `gridhub demo` seeds when its database is empty: a believable county with a year of events at the
+#: rate of a real one (Kaifeng: 21,920 a year), so every view and every demo login has an open backlog.
+DEMO_EVENTS = 20000
 DEMO_CAMERAS = 300
 
 
@@ -113,7 +115,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     live_cameras = asyncio.run(_demo_footage(settings))
 
     base = f"http://{args.host}:{args.port}"
+    analytics = None if args.no_analytics else _start_analytics(args.host, args.analytics_port, base)
+    if analytics is not None:
+        settings = settings.model_copy(update={"analytics_url": f"http://{args.host}:{args.analytics_port}"})
     print("\n gridhub demo (SQLite + in-process bus)")
+    print(f"  big screen        {base}/screens/overview      (leader)")
+    print(f"  dispatcher        {base}/screens/console       (county_dispatcher, town01_dispatcher)")
+    print(f"  responder phone   {base}/screens/mobile        (grid_worker_001; open it at phone size)")
+    if analytics is not None:
+        print(f"  analytics         http://{args.host}:{args.analytics_port}/   (linked from the console)")
     print(f"  API docs          {base}/docs")
     print(f"  health            {base}/healthz")
     print(f"  events (pending)  {base}/api/v1/events?view=pending   (after login)")
@@ -129,8 +139,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         password = passwords.get(login.username, "")
         print(f"  {login.username:<24} {password:<16} {login.role:<11} {login.jurisdiction}  {login.purpose}")
     print(flush=True)
-    _serve(settings, args.host, args.port)
+    try:
+        _serve(settings, args.host, args.port)
+    finally:
+        if analytics is not None:
+            analytics.terminate()
     return 0
+
+
+def _start_analytics(host: str, port: int, hub: str) -> subprocess.Popen[bytes]:
+    """The Streamlit analytics beside the demo hub (its own process, reading the hub's API)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "analytics", "--host", host, "--port", str(port), "--hub", hub],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -290,7 +313,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_analytics(args: argparse.Namespace) -> int:
     """Run the Streamlit analytics (screens/analytics.py) as a client of the hub at ``--hub``."""
     import os
-    import subprocess
 
     import screens
 
@@ -311,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults with demo data")
     demo.add_argument("--quiet", action="store_true", help="no simulated activity (reports and workflow steps)")
+    demo.add_argument("--no-analytics", action="store_true", help="do not start the Streamlit analytics beside it")
+    demo.add_argument("--analytics-port", type=int, default=8501)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default=None, help="default: GRIDHUB_DATA_DIR or ./gridhub-data")

@@ -66,15 +66,8 @@ async def file_frames(
 
 async def reader_frames(url: str, camera_id: int, fps: float) -> AsyncIterator[Frame]:
     """Frames of a stream through stream/'s reader (never opened here)."""
-    try:
-        from stream.pool import open_source  # type: ignore[import-not-found]
-    except ImportError:
-        path = Path(url)
-        if path.is_file():  # until the readers are installed: a local file, paced as a camera would be
-            async for frame in file_frames(path, camera_id, fps=fps, loop=True, realtime=True):
-                yield frame
-            return
-        raise RuntimeError("stream readers (stream/pool.py) are not installed: cannot open a stream URL") from None
+    from stream.pool import open_source
+
     reader = open_source(url, camera_id=camera_id)
     try:
         async for frame in reader.frames(fps):

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.errors import (
-    AccountLocked,
     AuthenticationFailed,
     Conflict,
     DomainError,
@@ -39,7 +38,6 @@ STATUS_OF: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     AuthenticationFailed: 401,
-    AccountLocked: 423,
 }
 
 
@@ -107,10 +105,14 @@ def install_error_handlers(app: FastAPI) -> None:
             412: "precondition_failed",
             413: "payload_too_large",
             415: "unsupported_media_type",
+            429: "rate_limited",
         }.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only those of the first route matched
+            from hub.openapi import allowed_methods
+
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.url.path))}
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

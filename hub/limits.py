@@ -1,9 +1,15 @@
-"""A pure-ASGI guard that refuses request bodies over the configured size with 413, before reading them."""
+"""A pure-ASGI guard that refuses request bodies over the configured size with 413, before reading them.
+
+A declared ``Content-Length`` over the limit is refused at once; a chunked body is counted as it arrives
+and refused (413, not the 400 "error parsing the body" FastAPI gives any other failure of the body read)
+as soon as it passes the limit.
+"""
 
 from __future__ import annotations
 
 import json
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -28,7 +34,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -50,5 +56,9 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body reading passes it on (it turns any other error into a 400) and
+    the app's handler answers 413; raised outside a route, the guard itself answers."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=f"request body over {max_bytes} bytes")

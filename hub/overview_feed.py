@@ -5,9 +5,10 @@ hub, the feed recomputes the overview when the data changes and publishes it (la
 screens cost one computation per change, not 50 queries.
 
 "The data changed" is seen by watching the outbox's highest id (every workflow change writes an outbox
-row in its own transaction, whichever hub or worker wrote it) every ``poll_s``; changes are coalesced
-for ``debounce_s``. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words)
-are cached for ``slow_ttl_s``; warnings age with the clock, so every screen is also refreshed every
+row in its own transaction, whichever hub or worker wrote it) every ``poll_s`` (an indexed
+``max(id)``); a change is published at once, and changes made meanwhile are coalesced into the next
+publication. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words) are
+cached for ``slow_ttl_s``; warnings age with the clock, so every screen is also refreshed every
 ``refresh_s`` even when nothing happens.
 """
 
@@ -31,6 +32,8 @@ from dispatch.models import Jurisdiction, OutboxMessage
 from hub import tasks
 
 CHANNEL_PREFIX = "screen:overview."
+#: How long a hub's report that a phone is connected stays true without being renewed (every publication).
+PRESENCE_TTL_S = 45.0
 
 
 def load_safety_weights(config_dir: Path) -> overview.SafetyWeights:
@@ -55,8 +58,7 @@ class OverviewFeed:
         *,
         zone: str,
         weights: overview.SafetyWeights,
-        poll_s: float = 0.2,
-        debounce_s: float = 0.1,
+        poll_s: float = 0.1,
         refresh_s: float = 15.0,
         slow_ttl_s: float = 60.0,
     ) -> None:
@@ -65,23 +67,47 @@ class OverviewFeed:
         self.zone = ZoneInfo(zone)
         self.weights = weights
         self.poll_s = poll_s
-        self.debounce_s = debounce_s
         self.refresh_s = refresh_s
         self.slow_ttl_s = slow_ttl_s
         self._slow: dict[str, tuple[float, dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._written: set[int] = set()
         self.published = 0
 
     # computing ------------------------------------------------------------------------------------
-    def online_responders(self) -> set[int]:
+    def local_responders(self) -> set[int]:
         """Responders with a live WebSocket on this hub (the phones of 网格力量)."""
         return {s.claims.user_id for s in self.realtime.fanout.sessions if s.claims.role == "responder"}
+
+    async def online_responders(self) -> set[int]:
+        """Responders with a live WebSocket on any hub: with Redis, every hub keeps its own in a sorted set
+        (score: when the entry expires) and reads everyone's; embedded, this hub's are all there are."""
+        local = self.local_responders()
+        redis = getattr(self.realtime.bus, "redis", None)
+        if redis is None:
+            return local
+        key = f"{getattr(self.realtime.bus, 'prefix', 'gridhub:')}presence:responders"
+        now = time.time()
+        pipe = redis.pipeline(transaction=False)
+        gone = self._written - local  # phones that left this hub (another hub holding one re-adds it)
+        if gone:
+            pipe.zrem(key, *(str(uid) for uid in gone))
+        if local:
+            pipe.zadd(key, {str(uid): now + PRESENCE_TTL_S for uid in local})
+        self._written = local
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zrangebyscore(key, now, "+inf")
+        try:
+            members = (await pipe.execute())[-1]
+        except Exception:  # Redis away: this hub's own phones are still known
+            return local
+        return local | {int(m) for m in members}
 
     async def compute(self, node: Jurisdiction, db_session: AsyncSession) -> dict[str, Any]:
         """The whole overview of ``node``: live tiles now, slow tiles from a cache of ``slow_ttl_s``."""
         now = utcnow()
         live = await overview.live_tiles(
-            db_session=db_session, node=node, now=now, zone=self.zone, online_user_ids=self.online_responders()
+            db_session=db_session, node=node, now=now, zone=self.zone, online_user_ids=await self.online_responders()
         )
         cached = self._slow.get(node.code)
         if cached is None or time.monotonic() - cached[0] > self.slow_ttl_s:
@@ -150,19 +176,23 @@ class OverviewFeed:
             return int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
 
     async def run(self) -> None:
-        """Watch the outbox head; publish on change (debounced) and every ``refresh_s``."""
+        """Watch the outbox head; publish on change and every ``refresh_s``."""
         head = await self._outbox_head()
         watched: set[str] = set()
-        last = time.monotonic()
+        last = presence = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_s)
+            if time.monotonic() - presence >= PRESENCE_TTL_S / 3:  # keep this hub's phones known to the others
+                await self.online_responders()
+                presence = time.monotonic()
             now_head = await self._outbox_head()
             codes = set(self.watched_codes())
             new_screen = bool(codes - watched)
             watched = codes
             if now_head != head or new_screen or time.monotonic() - last >= self.refresh_s:
+                # Leading edge: publish at once; changes made while computing are seen by the next poll,
+                # so a burst costs one computation per poll period, not one per change.
                 head = now_head
-                await asyncio.sleep(self.debounce_s)
                 await self.publish_all()
                 last = time.monotonic()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -42,6 +44,16 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_rate_per_address: int = Field(
+        default=100, ge=0, description="Login attempts per client address per window (0: no limit)."
+    )
+    login_rate_per_username: int = Field(
+        default=20, ge=0, description="Login attempts per username per window, known or not (0: no limit)."
+    )
+    login_rate_window_s: float = Field(default=60.0, ge=1, le=3600, description="The login rate-limit window.")
+    argon2_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Password checks and hashes run at once (off the event loop)."
+    )
     db_pool_size: int = Field(default=10, ge=1, le=500)
     # Realtime delivery (DESIGN section 6).
     stream_maxlen: int = Field(default=100_000, ge=100, description="Entries kept per durable channel.")
@@ -155,14 +167,30 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.data_dir / "secret.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            _create_private(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
 
     @property
     def resolved_recording_dir(self) -> Path:
         return self.recording_dir or self.data_dir / "recordings"
+
+
+def _create_private(path: Path, content: str) -> None:
+    """Write ``path`` readable by its owner only from its first byte on, atomically: the content goes to a
+    temporary file created 0600, which is then linked into place (a hub starting at the same moment keeps
+    the key that got there first; nobody ever sees a partial or world-readable key)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @lru_cache

@@ -66,6 +66,7 @@ def build_runner(
     frames_for: FramesFor,
     worker_id: str | None = None,
 ) -> VisionRunner:
+    assigner = assigner_for(settings, worker_id)
     reporter = EventReporter(
         session_factory=session_factory,
         taxonomy=taxonomy,
@@ -73,6 +74,7 @@ def build_runner(
         publish=publish,
         notify=notify,
         clip=clip_function(),
+        worker=assigner.worker_id,
     )
     return VisionRunner(
         config=vision_config(settings),
@@ -80,5 +82,5 @@ def build_runner(
         taxonomy=taxonomy,
         reporter=reporter,
         frames_for=frames_for,
-        assigner=assigner_for(settings, worker_id),
+        assigner=assigner,
     )

@@ -33,7 +33,7 @@ class ScreenLayout(Base):
 
 
 class GridPos(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `false` is not the integer 0
     x: Annotated[int, Field(ge=0, lt=COLUMNS)]
     y: Annotated[int, Field(ge=0, lt=ROWS)]
     w: Annotated[int, Field(ge=1, le=COLUMNS)]
@@ -47,7 +47,7 @@ class GridPos(BaseModel):
 
 
 class Tile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
     title: Annotated[str | None, Field(max_length=40)] = None
@@ -56,7 +56,7 @@ class Tile(BaseModel):
 
 
 class LayoutDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     uid: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
     schemaVersion: Annotated[int, Field(ge=1, le=SCHEMA_VERSION)]
     version: Annotated[int, Field(ge=0, description="The version this document was loaded at (0: never saved).")]

@@ -91,7 +91,15 @@ async def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     backend: str = request.param
     data_dir: Path = tmp_path_factory.mktemp(f"gridhub-{backend}")
     url = await create_pg_database() if backend == "postgres" else ""
-    settings = Settings(data_dir=data_dir, database_url=url, secret_key="test-secret-" + "x" * 32, redis_url="")
+    # Every test of the session logs in from the one ASGI client address: no per-address limit here
+    # (tests/test_login_security.py tests the limits on apps of its own).
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        secret_key="test-secret-" + "x" * 32,
+        redis_url="",
+        login_rate_per_address=0,
+    )
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     engine = create_engine(settings)
     async with create_session_factory(engine)() as session:

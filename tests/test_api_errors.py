@@ -35,7 +35,7 @@ async def test_wrong_types_and_missing_fields_are_422(api: Api) -> None:
     r = await api.post("t1_worker", "/api/v1/events", {"title": "x", "category_code": "010101"})
     assert r.status_code == 422
     r = await api.post("t1_worker", "/api/v1/events", {"title": "未知分类", "category_code": "999999"})
-    assert r.status_code == 422 and "unknown category" in r.json()["message"]
+    assert r.status_code == 409 and "unknown category" in r.json()["message"]  # fits no data: 409 unsuitable
     r = await api.get("t1_dispatcher", "/api/v1/events", params={"view": "nope"})
     assert r.status_code == 422
     r = await api.get("t1_dispatcher", "/api/v1/events/abc")
@@ -55,13 +55,13 @@ async def test_unknown_ids_and_actions_are_404(api: Api) -> None:
     r = await api.post(
         "t1_dispatcher", f"/api/v1/events/{ev['id']}/assign", {"version": ev["version"], "assignee_id": 99999}
     )
-    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+    assert r.status_code == 409 and r.json()["error"] == "unsuitable"
     r = await api.post(
         "t1_dispatcher",
         f"/api/v1/events/{ev['id']}/assign",
         {"version": ev["version"], "assignee_id": api.user_ids["t2_worker"]},
     )
-    assert r.status_code == 422, "a worker of another town cannot be assigned"
+    assert r.status_code == 409, "a worker of another town cannot be assigned"
     await _unchanged(api, ev)
 
 
@@ -109,8 +109,10 @@ async def test_lockout_after_repeated_failures(api: Api) -> None:
         assert r.status_code == 401
     from tests.county import PASSWORD
 
+    # Locked: even the right password is refused, answered like a wrong one (no username enumeration).
     r = await api.client.post("/api/v1/auth/login", json={"username": "t2_worker", "password": PASSWORD})
-    assert r.status_code == 423 and r.json()["error"] == "account_locked"
+    assert r.status_code == 401
+    assert r.json() == {"error": "authentication_failed", "message": "wrong username or password"}
 
 
 async def test_town_dispatcher_sees_and_acts_on_nothing_of_another_town(api: Api) -> None:
@@ -134,7 +136,7 @@ async def test_town_dispatcher_sees_and_acts_on_nothing_of_another_town(api: Api
     r = await api.post(
         "t2_worker", "/api/v1/events", {"title": "越界上报", "category_code": "010101", "grid_code": "330100001001001"}
     )
-    assert r.status_code == 422
+    assert r.status_code == 409
     await _unchanged(api, ev)
 
 

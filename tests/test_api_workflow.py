@@ -170,7 +170,7 @@ async def test_report_located_by_position(api: Api) -> None:
         "/api/v1/events",
         {"title": "远处事件", "category_code": "010101", "lat": 10.0, "lon": 10.0},
     )
-    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+    assert r.status_code == 409 and r.json()["error"] == "unsuitable"
 
 
 async def test_jurisdictions_and_categories(api: Api) -> None:

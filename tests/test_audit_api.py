@@ -212,3 +212,11 @@ def test_forwarded_for_is_believed_from_trusted_proxies_only() -> None:
     assert client_address(request_from("10.0.0.2", "garbage"), proxies) == "10.0.0.2"
     assert client_address(request_from("10.0.0.2"), proxies) == "10.0.0.2"
     assert client_address(request_from("10.0.0.2", "1.2.3.4"), ()) == "10.0.0.2"  # no proxies configured
+
+
+async def test_audit_times_are_iso_text_and_clamped_at_the_calendar_ends(api: Api) -> None:
+    assert (await api.get("admin", "/api/v1/audit", params={"start": "0.5"})).status_code == 422  # not a Unix time
+    r = await api.get("admin", "/api/v1/audit", params={"end": "0001-01-01T00:00:00+01:00", "start": "0001-01-01"})
+    assert r.status_code == 200 and r.json()["total"] == 0
+    r = await api.get("admin", "/api/v1/audit", params={"start": "9999-12-31T23:59:59-01:00"})
+    assert r.status_code == 200 and r.json()["total"] == 0

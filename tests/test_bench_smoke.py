@@ -41,3 +41,20 @@ def test_ws_fanout_gridhub_smoke() -> None:
     assert case["connect"]["connected"] == 30
     assert case["events"]["lost"] == 0, case
     assert case["dispatch_probe"]["received"] == case["dispatch_probe"]["published"] > 0
+
+
+def test_login_storm_smoke() -> None:
+    small = ["--clients", "20", "--duration", "2", "--logins", "3", "--rate", "5", "--drain", "1", "--settle", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "login_storm.py"), *small],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, (proc.stderr[-2000:], report)
+    (round_,) = report["rounds"]
+    assert round_["with_logins"]["extra"]["statuses"] == {"200": 3}
+    assert round_["without_logins"]["events"]["lost"] == round_["with_logins"]["events"]["lost"] == 0
+    assert round_["p99_ratio"] > 0 and report["result"]["all_logins_succeeded"]

@@ -23,7 +23,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -47,7 +47,10 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 def run_demo(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [*GRIDHUB, "demo", "--port", str(port)], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
+        [*GRIDHUB, "demo", "--port", str(port), "--analytics-port", str(free_port())],
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     wait_until_up(f"{base}/readyz", proc)

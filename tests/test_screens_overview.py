@@ -104,3 +104,18 @@ async def test_screen_channel_is_scoped_to_the_jurisdiction(live: Live) -> None:
                 if msg.get("type") == "error":
                     raise TimeoutError
     await asyncio.sleep(0)
+
+
+async def test_grid_forces_online_are_the_phones_connected_now(live: Live) -> None:  # noqa: F811
+    async def online() -> int:
+        r = await live.http.get("/api/v1/screens/overview", headers=live.h("t1_leader"))
+        assert r.status_code == 200, r.text
+        return r.json()["forces"]["online"]
+
+    before = await online()
+    async with live.client("t1_worker") as phone:
+        await phone.subscribe(f"dispatch:{live.ids['t1_worker']}")
+        await asyncio.sleep(0.3)
+        assert await online() == before + 1
+    await asyncio.sleep(0.3)
+    assert await online() == before

@@ -44,8 +44,8 @@ class MotionGate:
     def update(self, image: np.ndarray) -> Motion:
         height, width = image.shape[:2]
         small_h = max(1, round(height * self.width / width))
-        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        grey = cv2.resize(grey, (self.width, small_h), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(image, (self.width, small_h), interpolation=cv2.INTER_AREA)  # shrink first: cheaper
+        grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         grey = cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
         if self.background is None or self.shape != (height, width):
             # First frame (or the camera changed resolution): everything is new; detect on the whole frame.

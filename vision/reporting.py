@@ -41,9 +41,12 @@ Publish = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
 ClipFn = Callable[[int, datetime, datetime], Awaitable[Path | None]]
 
 
-def detections_message(frame: Frame, detections: list[Detection], tracks: list[Track]) -> dict[str, Any]:
+def detections_message(
+    frame: Frame, detections: list[Detection], tracks: list[Track], worker: str | None = None
+) -> dict[str, Any]:
     return {
         "camera_id": frame.camera_id,
+        "worker": worker,
         "frame": frame.index,
         "ts": frame.ts,
         "width": frame.width,
@@ -76,7 +79,9 @@ class EventReporter:
         clip_before_s: float = 10.0,
         clip_after_s: float = 10.0,
         queue_size: int = 100,
+        worker: str | None = None,
     ) -> None:
+        self.worker = worker
         self.session_factory = session_factory
         self.taxonomy = taxonomy
         self.data_dir = Path(data_dir)
@@ -115,7 +120,9 @@ class EventReporter:
             return
         try:
             await self.publish(
-                f"detections:{frame.camera_id}", "detections", detections_message(frame, detections, tracks)
+                f"detections:{frame.camera_id}",
+                "detections",
+                detections_message(frame, detections, tracks, self.worker),
             )
             self.published += 1
         except Exception as exc:  # the bus is away: the detections of this frame are lost, the loop goes on
@@ -220,17 +227,22 @@ class EventReporter:
             return
         if path is None or not Path(path).is_file():
             return
-        async with self.session_factory() as db_session:
-            await media.store(
-                db_session,
-                data_dir=self.data_dir,
-                event_id=event_id,
-                kind="clip",
-                content_type="video/mp4",
-                source=Path(path),
-                created_by=actor_id,
-            )
-            await db_session.commit()
+        try:
+            async with self.session_factory() as db_session:
+                await media.store(
+                    db_session,
+                    data_dir=self.data_dir,
+                    event_id=event_id,
+                    kind="clip",
+                    content_type="video/mp4",
+                    source=Path(path),
+                    created_by=actor_id,
+                )
+                await db_session.commit()
+        finally:  # the recorder hands over a new file in a temporary folder: ours to delete
+            Path(path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                Path(path).parent.rmdir()
         self.notify()
 
 

@@ -73,6 +73,7 @@ class VisionRunner:
         self._stamp: Any = None
         self._task: asyncio.Task[None] | None = None
         self.processed: dict[int, int] = {}  # camera → frames processed by this process (tests, stats)
+        self.skipped: dict[int, int] = {}  # camera → frames skipped while the lease was unproven
 
     async def start(self) -> None:
         if self.config.config_dir is not None:
@@ -122,7 +123,9 @@ class VisionRunner:
         for camera_id in list(self.tasks):
             if camera_id not in owned:
                 await self._stop_camera(camera_id)
-        for camera_id in owned - set(self.tasks):
+        for camera_id in owned:
+            if camera_id in self.tasks and not self.tasks[camera_id].done():
+                continue
             self.tasks[camera_id] = asyncio.create_task(self._camera(camera_id), name=f"vision-camera-{camera_id}")
         return owned
 
@@ -163,7 +166,10 @@ class VisionRunner:
                 frames = self.frames_for(camera_id)
                 async for frame in frames:
                     if not self.assigner.valid(camera_id):
-                        return  # our lease may have lapsed: never risk processing a camera twice
+                        # The lease is not proven right now (renewal late or lost): skip the frame rather than
+                        # risk processing the camera twice; the next tick renews it or stops this task.
+                        self.skipped[camera_id] = self.skipped.get(camera_id, 0) + 1
+                        continue
                     await loop.step(frame)
                     self.processed[camera_id] = self.processed.get(camera_id, 0) + 1
                     backoff = 0.5

@@ -6,7 +6,7 @@
 | ``cameras`` | any logged-in user: status changes of the cameras in their jurisdiction |
 | ``dispatch:{user_id}`` | that user, or an admin |
 | ``screen:{name}`` | leader, dispatcher, admin; ``screen:{name}.{code}`` only inside their jurisdiction |
-| ``detections:{camera}`` | dispatcher, leader, admin |
+| ``detections:{camera}`` | dispatcher, leader, admin; the camera must lie in their jurisdiction (``camera_visible``) |
 
 An ``events`` message reaches a subscriber where the event's location codes (county … grid) include
 the user's jurisdiction code, or the user is its assignee; admins see all.
@@ -15,6 +15,8 @@ the user's jurisdiction code, or the user is its assignee; admins see all.
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 from hub.security import TokenClaims
 
@@ -57,3 +59,37 @@ def jurisdiction_code(claims: TokenClaims) -> str:
     """The user's own jurisdiction code: the last code of its path."""
     codes = [c for c in claims.jurisdiction_path.strip("/").split("/") if c]
     return codes[-1] if codes else claims.jurisdiction_code
+
+
+#: camera id → (its grid's path, when looked up): a reconnect storm does not query the database per client.
+_CAMERA_PATHS: dict[int, tuple[str | None, float]] = {}
+_CAMERA_PATH_TTL_S = 60.0
+
+
+async def camera_visible(session_factory: Any, claims: TokenClaims, channel: str) -> bool:
+    """Whether the camera of a ``detections:{camera}`` channel lies in the user's jurisdiction (admins: any)."""
+    if claims.role == "admin":
+        return True
+    suffix = channel.partition(":")[2]
+    if not suffix.isdigit():
+        return False
+    camera_id = int(suffix)
+    cached = _CAMERA_PATHS.get(camera_id)
+    now = time.monotonic()
+    if cached is None or now - cached[1] > _CAMERA_PATH_TTL_S:
+        from sqlalchemy import select
+
+        from dispatch.models import Jurisdiction
+        from stream.models import Camera
+
+        query = select(Jurisdiction.path).join(Camera, Camera.grid_code == Jurisdiction.code)
+        try:
+            async with session_factory() as db_session:
+                path = await db_session.scalar(query.where(Camera.id == camera_id))
+        except Exception as exc:  # the database is away: refuse now, the client retries
+            raise ChannelError("unavailable", f"cannot check camera {camera_id} now; retry later") from exc
+        if len(_CAMERA_PATHS) > 100_000:
+            _CAMERA_PATHS.clear()
+        _CAMERA_PATHS[camera_id] = cached = (path, now)
+    path = cached[0]
+    return path is not None and path.startswith(claims.jurisdiction_path)

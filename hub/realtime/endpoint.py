@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket
 
 from hub.realtime.bus import BusUnavailable, loads
-from hub.realtime.channels import ChannelError, authorise, jurisdiction_code
+from hub.realtime.channels import ChannelError, authorise, camera_visible, jurisdiction_code
 from hub.realtime.pending import dispatch_user
 from hub.realtime.session import PONG_PAYLOAD, Session
 from hub.security import InvalidToken, decode_token
@@ -140,6 +140,8 @@ async def _handle(rt: Realtime, s: Session, obj: dict[str, Any]) -> None:
         channel = obj.get("channel")
         try:
             channel = authorise(s.claims, channel)
+            if channel.startswith("detections:") and not await camera_visible(rt.session_factory, s.claims, channel):
+                raise ChannelError("forbidden", f"not allowed to subscribe to {channel}: camera outside your area")
             since = None if obj.get("since") is None else _offset(obj.get("since"))
         except ChannelError as exc:
             s.send_control(_error(exc.code, exc.message, channel=str(channel)[:100]))

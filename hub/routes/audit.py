@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,14 +21,23 @@ from dispatch import audit
 from dispatch.models import Jurisdiction, User
 from hub.auditing import actor
 from hub.deps import AdminUser, SessionDep, SettingsDep
-from hub.routes.events import local_time
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
+ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 CSV_COLUMNS = [
     *("seq", "at", "actor_id", "actor_name", "address", "kind", "target", "outcome", "detail", "prev_hash", "hash")
 ]
+ERROR = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["error", "message"],
+        }
+    }
+}
 #: Rows read per query while a CSV export streams.
 CSV_BATCH = 2000
 
@@ -74,6 +85,28 @@ def _conditions(
     if end is not None:
         where.append(table.c.at < end)
     return where
+
+
+def _iso_time(value: Any) -> Any:
+    """Times are ISO 8601 text: a bare number (which pydantic would read as a Unix time) is refused."""
+    if not isinstance(value, str) or not ISO_START.match(value):
+        raise ValueError("a date-time like 2026-11-28T09:30:00+08:00")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_time)]
+
+
+def _utc(value: datetime | None, timezone: str) -> datetime | None:
+    """A bound in UTC (no offset: the site's zone); one past the calendar's ends is that end."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(timezone))
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def _out(row: Any) -> AuditRowOut:
@@ -132,9 +165,9 @@ async def _csv_lines(
             "description": "A page of rows, newest first; with `format=csv`, every matching row in chain order.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-        401: {"description": "not logged in"},
-        403: {"description": "not an admin"},
-        422: {"description": "invalid filter"},
+        401: {"description": "Not logged in", "content": ERROR},
+        403: {"description": "Admins only", "content": ERROR},
+        422: {"description": "Invalid filter", "content": ERROR},
     },
 )
 async def list_audit(
@@ -147,21 +180,15 @@ async def list_audit(
         str | None,
         Query(max_length=64, pattern=KIND_PATTERN, description="A kind (`auth.login`) or a family (`auth`)."),
     ] = None,
-    start: Annotated[datetime | None, Query(description="From this time (without offset: the site's zone).")] = None,
-    end: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    start: Annotated[IsoTime | None, Query(description="From this time (without offset: the site's zone).")] = None,
+    end: Annotated[IsoTime | None, Query(description="Before this time.")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """安全审计: who did what, when, from where. Admins of the root see every row; an admin lower in the tree
     sees the rows of the accounts of their subtree. The CSV export is itself recorded (`export.audit`)."""
-    where = _conditions(
-        admin,
-        user,
-        kind,
-        local_time(start, settings.timezone, "start"),
-        local_time(end, settings.timezone, "end"),
-    )
+    where = _conditions(admin, user, kind, _utc(start, settings.timezone), _utc(end, settings.timezone))
     table = audit.AuditEntry.__table__
     total = await db_session.scalar(select(func.count()).select_from(table).where(*where)) or 0
     if format == "csv":

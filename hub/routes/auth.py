@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,8 +14,10 @@ from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut, Wron
 from dispatch.models import User
 from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH
 from dispatch.schemas import Storable
-from hub.auditing import actor, record_refusal
+from hub.auditing import actor, address_of, record_refusal
 from hub.deps import LoggedInUser, RealtimeDep, SessionDep, SettingsDep
+from hub.metrics import LOGIN_FAILURES, LOGIN_LOCKOUTS
+from hub.openapi import errors
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -68,9 +70,29 @@ class MeOut(BaseModel):
     must_change_password: bool
 
 
-@router.post("/login", response_model=TokenOut, responses={401: {"description": "wrong credentials"}})
+LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "wrong username or password, or the account is locked or inactive (answered alike)"},
+    429: {
+        "description": "too many login attempts from this address or for this username",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
+}
+
+
+@router.post("/login", response_model=TokenOut, responses=LOGIN_RESPONSES)
 async def login(body: LoginIn, request: Request, db_session: SessionDep, settings: SettingsDep) -> TokenOut:
-    """Exchange a username and password for a bearer token (accounts lock after repeated failures)."""
+    """Exchange a username and password for a bearer token.
+
+    Accounts lock after repeated failures; attempts are rate-limited per client address and per username
+    (429 with Retry-After). A locked, inactive or unknown account is answered exactly like a wrong password.
+    """
+    wait = await request.app.state.login_limiter.hit(address=address_of(request), username=body.username)
+    if wait is not None:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many login attempts: retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         user = await users.authenticate(
             db_session=db_session,
@@ -94,9 +116,11 @@ async def login(body: LoginIn, request: Request, db_session: SessionDep, setting
     "/password",
     response_model=TokenOut,
     responses={
-        401: {"description": "not logged in, or the token is no longer valid"},
-        403: {"description": "the current password is wrong (wrong_password)"},
-        409: {"description": "the new password is the current one"},
+        **errors(
+            s403="The current password is wrong (`wrong_password`).",
+            s409="The new password is the current one.",
+        ),
+        429: LOGIN_RESPONSES[429],
     },
 )
 async def change_password(
@@ -107,7 +131,17 @@ async def change_password(
     settings: SettingsDep,
     realtime: RealtimeDep,
 ) -> TokenOut:
-    """Change your own password. Every other session of the account ends; the answer carries a new token."""
+    """Change your own password. Every other session of the account ends; the answer carries a new token.
+
+    Attempts count against the same per-address and per-username limit as logins (429 with Retry-After).
+    """
+    wait = await request.app.state.login_limiter.hit(address=address_of(request), username=user.username)
+    if wait is not None:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many password attempts: retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         await users.change_password(
             db_session=db_session, user=user, old_password=body.old_password, new_password=body.new_password
@@ -141,6 +175,9 @@ async def _record_failure(request: Request, db_session: AsyncSession, username: 
     """auth.login_failed for every refused login, and auth.lockout for the failure that locked the account."""
     user_id = await db_session.scalar(select(User.id).where(User.username == username))
     reason = "locked" if isinstance(exc, AccountLocked) else "wrong username or password"
+    LOGIN_FAILURES.inc()
+    if isinstance(exc, LockedOut):
+        LOGIN_LOCKOUTS.inc()
     who = {"actor_id": user_id, "actor_name": username, "target": f"user:{user_id}" if user_id else None}
     await record_refusal(request, kind="auth.login_failed", outcome="failed", detail={"reason": reason}, **who)
     if isinstance(exc, LockedOut):

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
 from dispatch import audit, jurisdictions
-from dispatch.errors import InvalidInput, NotFound
+from dispatch.errors import InvalidInput, NotFound, Unsuitable
 from dispatch.models import Jurisdiction, Level, User
 from dispatch.schemas import Storable
 from hub.auditing import actor
@@ -54,6 +54,7 @@ READ_RESPONSES: dict[int | str, dict[str, Any]] = {
 ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     **READ_RESPONSES,
     403: {"description": "Admins only", "content": ERROR},
+    409: {"description": "The grid is unknown or outside your jurisdiction (`unsuitable`)", "content": ERROR},
     422: {"description": "Invalid camera", "content": ERROR},
 }
 
@@ -155,11 +156,12 @@ async def visible_camera(db_session: AsyncSession, camera_id: int, user: User) -
 async def _grid_for(db_session: AsyncSession, user: User, grid_code: str | None, lat: float, lon: float) -> str:
     """The camera's grid: the one named (a grid inside the admin's jurisdiction) or the one at its position."""
     if grid_code:
-        grid = await jurisdictions.get_jurisdiction(db_session=db_session, code=grid_code)
-        if grid.level != Level.GRID.value:
-            raise InvalidInput(f"{grid_code!r} is not a grid", field="grid_code")
-        if not grid.path.startswith(user.jurisdiction.path):
-            raise NotFound(f"jurisdiction {grid_code!r} not found")
+        try:
+            grid = await jurisdictions.get_jurisdiction(db_session=db_session, code=grid_code)
+        except NotFound:
+            grid = None
+        if grid is None or grid.level != Level.GRID.value or not grid.path.startswith(user.jurisdiction.path):
+            raise Unsuitable(f"{grid_code!r} is not a grid of your jurisdiction", field="grid_code")
     else:
         grid = await jurisdictions.locate_grid(
             db_session=db_session, lat=lat, lon=lon, within_path=user.jurisdiction.path
@@ -270,7 +272,7 @@ async def import_cameras(request: Request, user: AdminUser, db_session: SessionD
     for row in parsed.rows:
         try:
             grid = await _grid_for(db_session, user, row.grid_code, row.lat, row.lon)
-        except (InvalidInput, NotFound) as exc:
+        except (InvalidInput, NotFound, Unsuitable) as exc:
             rejected.append({"line": row.line, "name": row.name, "error": exc.message})
             continue
         camera = Camera(

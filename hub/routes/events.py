@@ -5,21 +5,24 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import AfterValidator, BaseModel
+from pydantic import BaseModel
 
 from dispatch import queries, service
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.models import Source, Urgency
-from dispatch.schemas import ACTION_BODIES, ActionIn, EventDetailOut, EventPage, ReportIn, storable_text
+from dispatch.schemas import ACTION_BODIES, NO_NUL, ActionIn, EventDetailOut, EventPage, ReportIn, StorableText
 from dispatch.workflow import Action
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
+from hub.openapi import errors
 from hub.routes.cameras import lookback_links
 from stream.registry import nearby_cameras
+
+#: Text query parameters are checked by storable_text: the document says "no NUL".
+NUL_FREE = {"pattern": NO_NUL}
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 EventId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The event id.")]
-StorableText = Annotated[str, AfterValidator(storable_text)]
 
 
 def local_time(value: datetime | None, timezone: str, field: str) -> datetime | None:
@@ -45,7 +48,7 @@ def notify_realtime(request: Request) -> None:
     "",
     response_model=EventDetailOut,
     status_code=201,
-    responses={403: {"description": "your account may not report with that source (see `allowed`)"}},
+    responses=errors(409, s403="Your account may not report with that source (`allowed` lists those it may name)."),
 )
 async def report_event(
     body: ReportIn, request: Request, user: CurrentUser, db_session: SessionDep, taxonomy: AppTaxonomy
@@ -64,10 +67,13 @@ async def list_events(
     view: Annotated[queries.View, Query(description="Which list (DESIGN section 3 views).")],
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
-    category_code: Annotated[StorableText | None, Query(max_length=32)] = None,
+    category_code: Annotated[StorableText | None, Query(max_length=32, json_schema_extra=NUL_FREE)] = None,
     urgency: Urgency | None = None,
     source: Source | None = None,
-    q: Annotated[StorableText | None, Query(max_length=100, description="Text in the title.")] = None,
+    q: Annotated[
+        StorableText | None,
+        Query(max_length=100, description="Text in the title.", json_schema_extra=NUL_FREE),
+    ] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     settings: SettingsDep = None,  # type: ignore[assignment]

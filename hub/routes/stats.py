@@ -11,19 +11,21 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from openpyxl import Workbook
-from pydantic import AfterValidator
 
 from dispatch import audit, jurisdictions
 from dispatch.errors import InvalidInput, NotFound
-from dispatch.schemas import storable_text
+from dispatch.schemas import NO_NUL, StorableText
 from dispatch.stats import METRICS, StatsRow, event_stats
 from hub.auditing import actor
 from hub.deps import CurrentUser, SessionDep, SettingsDep
+from hub.openapi import errors
+
+#: Text query parameters are checked by storable_text: the document says "no NUL".
+NUL_FREE = {"pattern": NO_NUL}
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-StorableText = Annotated[str, AfterValidator(storable_text)]
 
 
 def _table(total: StatsRow, rows: list[StatsRow]) -> list[list[Any]]:
@@ -40,12 +42,28 @@ def _midnight(day: date, zone: ZoneInfo, field: str, days_after: int = 0) -> dat
         raise InvalidInput(f"{field} is out of range", field=field) from None
 
 
-@router.get("/events")
+STATS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The table as JSON (default), CSV (UTF-8 with BOM) or an Excel workbook (`format`).",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **errors(s404="The jurisdiction does not exist or is outside yours."),
+}
+
+
+@router.get("/events", responses=STATS_RESPONSES)
 async def events_stats(
     user: CurrentUser,
     db_session: SessionDep,
     settings: SettingsDep,
-    jurisdiction: Annotated[StorableText | None, Query(max_length=32, description="Default: your own.")] = None,
+    jurisdiction: Annotated[
+        StorableText | None,
+        Query(max_length=32, description="Default: your own.", json_schema_extra=NUL_FREE),
+    ] = None,
     start: Annotated[date | None, Query(description="First day (default: the 1st of this month).")] = None,
     end: Annotated[date | None, Query(description="Last day, included (default: today).")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",

@@ -9,7 +9,7 @@ closed on every hub (``Realtime.revoke_user``, contract C2).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from dispatch.schemas import Storable, storable_text
 from dispatch.service import DISPATCH_ROLES
 from hub.auditing import actor
 from hub.deps import AdminUser, CurrentUser, RealtimeDep, SessionDep
+from hub.openapi import errors
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -38,11 +39,6 @@ Password = Annotated[
         description="At least 8 characters with an ASCII letter and a digit (MLPS level 2).",
     ),
 ]
-
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not logged in, or the token is no longer valid"},
-    403: {"description": "not an administrator, or the account must change its password first"},
-}
 
 
 class UserOut(BaseModel):
@@ -144,11 +140,10 @@ class UserPatchIn(Storable):
 @router.get(
     "",
     response_model=UserPage,
-    responses={
-        **_REFUSALS,
-        403: {"description": "the jurisdiction lies above your own, or the account must change its password first"},
-        404: {"description": "unknown jurisdiction, or outside yours"},
-    },
+    responses=errors(
+        s403="The jurisdiction lies above your own, or the account must change its password first.",
+        s404="Unknown jurisdiction, or outside yours.",
+    ),
 )
 async def list_users(
     user: CurrentUser,
@@ -178,12 +173,11 @@ async def list_users(
     "",
     response_model=UserWritten,
     status_code=201,
-    responses={
-        **_REFUSALS,
-        403: {"description": "not an administrator, or the jurisdiction lies above your own"},
-        404: {"description": "unknown jurisdiction, or outside yours"},
-        409: {"description": "username taken, or a service account without report_source"},
-    },
+    responses=errors(
+        s403="Not an administrator, or the jurisdiction lies above your own.",
+        s404="Unknown jurisdiction, or outside yours.",
+        s409="The username is taken, or a service account without `report_source`.",
+    ),
 )
 async def create_user(body: UserCreateIn, admin: AdminUser, db_session: SessionDep) -> UserWritten:
     """Create an account inside your jurisdiction (admin). Without a password, a temporary one is answered once."""
@@ -219,12 +213,12 @@ async def create_user(body: UserCreateIn, admin: AdminUser, db_session: SessionD
 @router.patch(
     "/{user_id}",
     response_model=UserWritten,
-    responses={
-        **_REFUSALS,
-        403: {"description": "not an administrator, or the jurisdiction lies above your own"},
-        404: {"description": "unknown account or jurisdiction, or outside yours"},
-        409: {"description": "the change would leave part of the tree without an active administrator"},
-    },
+    responses=errors(
+        s403="Not an administrator, or the jurisdiction lies above your own.",
+        s404="Unknown account or jurisdiction, or outside yours.",
+        s409="The change would leave part of the tree without an active administrator (`last_admin`), or makes "
+        "a service account without `report_source`.",
+    ),
 )
 async def update_user(
     user_id: UserId, body: UserPatchIn, admin: AdminUser, db_session: SessionDep, realtime: RealtimeDep

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from hub.wsclient import Client, connect
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.county import PASSWORD, USERS, insert_county
-from tests.realtime.helpers import InProcessHub, RedisProc
+from tests.realtime.helpers import InProcessHub, Raw, RedisProc
 from tests.vision.footage import frames
 from vision.models import VisionCandidate
 from vision.pipeline import CameraLoop
@@ -134,6 +134,15 @@ async def test_loitering_and_crowd_rules_each_raise_one_event(live: Live) -> Non
         await asyncio.sleep(0.5)
         stop.set()
         await collector
+
+    # The camera's detections are for consoles of its own area only (town 2's dispatcher is refused).
+    for user, expected in (("t2_dispatcher", "error"), ("county_dispatcher", "subscribed"), ("admin", "subscribed")):
+        raw = await Raw.connect(live.ws_url, live.tokens[user])
+        reply = await raw.subscribe(f"detections:{camera_id}")
+        await raw.close()
+        assert reply["type"] == expected, (user, reply)
+        if expected == "error":
+            assert reply["code"] == "forbidden" and "outside your area" in reply["message"]
 
     # The detector found people: every detection frame was pushed with boxes, labels and track ids.
     det = [m for m in messages if m.get("channel") == f"detections:{camera_id}"]

@@ -96,3 +96,26 @@ def test_missing_corrupt_and_wrong_task_models(tmp_path: Path) -> None:
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(ModelError, match="OpenVINO"):
         load_detector("ultralytics", tmp_path / "empty_dir")
+
+
+def test_detect_command_with_a_yolo_model_prints_only_json_lines(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.vision.footage import FOOTAGE
+
+    root = Path(__file__).resolve().parents[2]
+    args = ["detect", str(FOOTAGE), "--backend", "ultralytics", "--model", "yolo11n.yaml", "--max-frames", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args, "--min-score", "0.0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]  # nothing but JSON on stdout
+    assert [x["frame"] for x in lines] == [0, 1]

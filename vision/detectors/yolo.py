@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ class UltralyticsDetector:
 
             torch.set_num_threads(threads)
         try:
-            self.model = YOLO(str(self.path), task="detect", verbose=False)
+            with quiet():
+                self.model = YOLO(str(self.path), task="detect", verbose=False)
             self.task = self.model.task
             if not is_yaml and self.path.suffix == ".pt":
                 # Loading a .pt returns its own task; YOLO(task=…) does not override it for torch weights.
@@ -75,7 +77,8 @@ class UltralyticsDetector:
         image = as_bgr(image)
         conf = self.min_score if min_score is None else min_score
         try:
-            result = self.model.predict(image, imgsz=self.imgsz, conf=conf, verbose=False, device="cpu")[0]
+            with quiet():
+                result = self.model.predict(image, imgsz=self.imgsz, conf=conf, verbose=False, device="cpu")[0]
         except Exception as exc:
             raise ModelError(self.path, f"inference failed ({str(exc).splitlines()[0][:200]})") from None
         boxes = result.boxes
@@ -93,8 +96,14 @@ class UltralyticsDetector:
         """Export to ``onnx`` or ``openvino`` (CPU speed) next to the model; returns the exported path."""
         if fmt not in ("onnx", "openvino"):
             raise ValueError("export format: onnx or openvino")
-        out = self.model.export(format=fmt, imgsz=imgsz or self.imgsz, dynamic=False, half=False, verbose=False)
+        with quiet():
+            out = self.model.export(format=fmt, imgsz=imgsz or self.imgsz, dynamic=False, verbose=False)
         return Path(out)
+
+
+def quiet() -> contextlib.AbstractContextManager[object]:
+    """ultralytics prints progress on stdout: send it to stderr (stdout carries `gridhub detect`'s JSON lines)."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _task_of(model: Any) -> str | None:

@@ -69,13 +69,17 @@ function render() {
 
 function update(d) {
   data = d;
+  const timings = {};
   for (const m of mounted) {
+    const t0 = performance.now();
     try {
       m.view.update(d);
     } catch (err) {
       console.error(`tile ${m.tile.id}`, err);
     }
+    timings[m.tile.id] = Math.round(performance.now() - t0);
   }
+  window.gridhubTileTimings = timings; // what each tile's last update cost, for the benchmark
   document.body.dataset.generatedAt = d.generated_at;
 }
 
@@ -208,20 +212,24 @@ document.getElementById("save").onclick = async () => {
 async function main() {
   const me = await api("/api/v1/auth/me");
   const code = params.get("jurisdiction") || me.jurisdiction_code;
-  const tree = await api("/api/v1/jurisdictions");
+  tick();
+  setInterval(tick, 1000);
+  // Everything the first picture needs, at once.
+  const first = api("/api/v1/screens/overview", { params: { jurisdiction: code } });
+  const [tree] = await Promise.all([api("/api/v1/jurisdictions"), loadLayout(), loadCameras()]);
   node = tree.find((n) => n.code === code);
   if (!node) {
     grid.innerHTML = `<div class="unavailable">无权查看辖区 ${escapeHtml(code)}</div>`;
     return;
   }
   breadcrumbs(tree);
-  tick();
-  setInterval(tick, 1000);
-  await Promise.all([loadLayout(), loadMap(), loadCameras()]);
+  await loadMap();
   render();
-  update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } }));
+  update(await first);
+  requestAnimationFrame(() => (document.body.dataset.paintedAt = String(Math.round(performance.now()))));
   const live = new Live({ onState: connectionBadge(document.getElementById("conn")) });
-  live.subscribe(`screen:overview.${code}`, (msg) => update(msg.data), async () => update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } })));
+  const reload = async () => update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } }));
+  live.subscribe(`screen:overview.${code}`, (msg) => update(msg.data), reload);
   addEventListener("resize", () => mounted.forEach((m) => m.view.resize && m.view.resize()));
   document.body.dataset.ready = "1";
 }
