@@ -88,6 +88,8 @@ async def login(body: LoginIn, request: Request, db_session: SessionDep, setting
     """
     wait = await request.app.state.login_limiter.hit(address=address_of(request), username=body.username)
     if wait is not None:
+        detail = {"reason": "rate limited", "retry_after_s": wait}
+        await record_refusal(request, kind="auth.login_failed", actor_name=body.username, detail=detail)
         raise HTTPException(
             status_code=429,
             detail=f"too many login attempts: retry after {wait} s",
