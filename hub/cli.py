@@ -267,7 +267,7 @@ def cmd_analytics(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
     ]  # fmt: skip
     print(f"gridhub analytics on http://{args.host}:{args.port} (data from {args.hub})", flush=True)
-    return subprocess.call(command, env=env)
+    os.execvpe(sys.executable, command, env)  # become Streamlit: a signal to this process reaches it
 
 
 def build_parser() -> argparse.ArgumentParser:
