@@ -41,6 +41,7 @@ from hub.routes import (
     overview,
     pages,
     stats,
+    users,
     vision,
 )
 from hub.settings import Settings, get_settings
@@ -150,7 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)
-    for module in (health, auth, me, audit, jurisdictions, media, events, cameras, live, stats, overview, vision):
+    modules = (health, auth, me, audit, jurisdictions, users, media, events, cameras, live, stats, overview, vision)
+    for module in modules:
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)
