@@ -71,13 +71,18 @@ async def child(url: str, cameras: int, decode_fps: float, root: Path, seconds: 
             frames[camera_id] += int(frame.image[0, 0, 0] >= 0)  # touch the pixels, as a detector would
 
     consumers = [asyncio.create_task(consume(i)) for i in range(1, cameras + 1)] if decode_fps > 0 else []
-    await asyncio.sleep(seconds)
+    t0 = time.monotonic()
+    while any(pool.status(i)["state"] != "online" for i in range(1, cameras + 1)) and time.monotonic() - t0 < 10:
+        await asyncio.sleep(0.1)
+    online_at = time.monotonic()
+    await asyncio.sleep(max(0.0, seconds - (online_at - t0)))
     states = [pool.status(i)["state"] for i in range(1, cameras + 1)]
     packets = sum(pool.get(i).packets_read for i in range(1, cameras + 1))
     for task in consumers:
         task.cancel()
     await pool.stop()
-    return {"online": states.count("online"), "packets": packets, "frames": sum(frames)}
+    elapsed = time.monotonic() - online_at
+    return {"online": states.count("online"), "packets": packets, "frames": sum(frames), "seconds": round(elapsed, 2)}
 
 
 # the harness ------------------------------------------------------------------------------------------
@@ -155,6 +160,8 @@ async def case(
             m = await measure([psutil.Process(proc.pid)], server, warmup, window)
             out, _ = await asyncio.to_thread(proc.communicate, timeout=seconds + 30)
             work = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+            if decode_fps > 0 and work.get("frames"):
+                work["frames_per_camera_s"] = round(work["frames"] / n / work.get("seconds", seconds), 2)
         else:
             procs = start_ffmpeg(url, n, decode_fps, root)
             m = await measure([psutil.Process(p.pid) for p in procs], server, warmup, window)

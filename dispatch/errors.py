@@ -71,3 +71,21 @@ class LockedOut(AuthenticationFailed):
 class AccountLocked(AuthenticationFailed):
     """A login refused because the account is locked: answered exactly like a wrong password (no username
     enumeration), told apart only for the audit trail."""
+
+
+class PasswordChangeRequired(Forbidden):
+    """The account was marked to change its password: nothing else is allowed until it does."""
+
+    code = "password_change_required"
+
+
+class WrongPassword(Forbidden):
+    """The current password given to confirm a change is not the account's."""
+
+    code = "wrong_password"
+
+
+class LastAdmin(Conflict):
+    """The change would leave part of the tree with no active administrator."""
+
+    code = "last_admin"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -38,6 +39,8 @@ class Role(enum.StrEnum):
     LEADER = "leader"
     RESPONDER = "responder"  # 网格员 / 处置人员
     DEPARTMENT = "department"  # 职能部门
+    #: 接入账号: a system that reports events (a detection worker, the 12345 hotline gateway); nothing else.
+    SERVICE = "service"
 
 
 class State(enum.StrEnum):
@@ -65,6 +68,7 @@ class Source(enum.StrEnum):
     DETECTION = "detection"  # 视频智能发现
     DEPARTMENT = "department"  # 部门
     IMPORT = "import"  # 历史数据导入
+    DISPATCHER = "dispatcher"  # 指挥中心录入 (entered in a command room)
 
 
 class Jurisdiction(Base):
@@ -108,8 +112,12 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(Timestamp)
-    #: Bumped on logout or password change: tokens carry it and die with it.
+    #: Bumped on logout, password change or reset, role, jurisdiction or active change: tokens carry it and die with it.
     token_generation: Mapped[int] = mapped_column(Integer, default=0)
+    #: Set by an administrator (new account, reset): the account may only change its password until it does.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The source every report of this account carries (service accounts: detection, hotline); None: by role.
+    report_source: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     jurisdiction: Mapped[Jurisdiction] = relationship(lazy="joined")

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
+import string
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +27,17 @@ from dispatch.errors import InvalidInput
 _hasher = PasswordHasher()
 
 MIN_LENGTH = 8
+
+#: Hashes starting with this can never match a password (argon2 refuses them as invalid): service
+#: accounts and seeded accounts that must be reset before anyone can log in.
+UNUSABLE_PREFIX = "!"
+
+#: Letters and digits without the look-alikes (0/O, 1/l/I): a temporary password is read out and typed.
+_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
+
+
+#: ``check_complexity`` as a JSON Schema pattern, so API clients know the rule (and generated tests respect it).
+COMPLEXITY_PATTERN = r"^(?=[\s\S]*[A-Za-z])(?=[\s\S]*[0-9])[\s\S]{8,}$"
 
 #: How much lower than the event loop the argon2 workers are scheduled (Linux: per thread).
 WORKER_NICE = 19
@@ -71,8 +84,8 @@ def _gate() -> asyncio.Semaphore:
 
 
 def check_complexity(password: str) -> None:
-    """At least 8 characters with a letter and a digit; raises InvalidInput otherwise."""
-    if len(password) < MIN_LENGTH or not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+    """At least 8 characters with an ASCII letter and digit; raises InvalidInput otherwise."""
+    if len(password) < MIN_LENGTH or not re.search(r"[A-Za-z]", password) or not re.search(r"[0-9]", password):
         raise InvalidInput(f"password must have at least {MIN_LENGTH} characters, with letters and digits")
 
 
@@ -97,3 +110,16 @@ async def hash_password_async(password: str) -> str:
     """``hash_password`` in a worker thread, bounded like ``verify_password_async``."""
     async with _gate():
         return await asyncio.get_running_loop().run_in_executor(_pool(), hash_password, password)
+
+
+def generate_password(length: int = 14) -> str:
+    """A random password that passes ``check_complexity`` (temporary passwords, demo logins)."""
+    while True:
+        password = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        if re.search(r"[A-Za-z]", password) and re.search(r"[0-9]", password):
+            return password
+
+
+def unusable_hash() -> str:
+    """A password hash no password matches: the account can only be used after a reset."""
+    return UNUSABLE_PREFIX + secrets.token_hex(16)

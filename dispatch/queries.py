@@ -194,24 +194,33 @@ async def event_detail(*, db_session: AsyncSession, taxonomy: Taxonomy, user: Us
 
 
 async def nearby_responders(
-    *, db_session: AsyncSession, lat: float, lon: float, radius_m: float, limit: int = 50
+    *, db_session: AsyncSession, viewer: User, lat: float, lon: float, radius_m: float, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """Active responders (网格员, 处置人员) whose last position lies within the radius, nearest first."""
+    """Active responders (网格员, 处置人员) whose last position lies within the radius, nearest first.
+
+    Only people inside the viewer's own jurisdiction subtree are shown (an event the viewer may open
+    can lie outside it: assigned or reported by them), and their phone numbers only to the roles that
+    dispatch (``DISPATCH_ROLES``: dispatcher, admin); everyone else gets ``phone: null``.
+    """
     min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
     users = await db_session.scalars(
-        select(User).where(
+        select(User)
+        .join(Jurisdiction, User.jurisdiction_code == Jurisdiction.code)
+        .where(
             User.role.in_([Role.RESPONDER.value, Role.DEPARTMENT.value]),
             User.is_active.is_(True),
             User.lat.between(min_lat, max_lat),
             User.lon.between(min_lon, max_lon),
+            Jurisdiction.path.startswith(viewer.jurisdiction.path, autoescape=True),
         )
     )
+    show_phone = viewer.role in DISPATCH_ROLES
     return [
         {
             "id": u.id,
             "name": u.display_name,
             "role": u.role,
-            "phone": u.phone,
+            "phone": u.phone if show_phone else None,
             "jurisdiction_code": u.jurisdiction_code,
             "lat": u.lat,
             "lon": u.lon,

@@ -100,7 +100,12 @@ class ReportIn(Strict):
     description: Annotated[str, Field(max_length=5000)] = ""
     category_code: Annotated[str, Field(min_length=1, max_length=32)]
     urgency: Urgency = Urgency.NORMAL
-    source: Source = Source.GRID_WORKER
+    source: Source | None = Field(
+        default=None,
+        description="Where the report came from. Default: set by the reporting account (a grid worker's report is "
+        "grid_worker, a command room's dispatcher, a service account's its fixed source); an account may name only "
+        "the few others its role relays (403 otherwise; never detection or import).",
+    )
     grid_code: Annotated[
         str | None, Field(max_length=32, description="Where it happened; default: found from lat/lon.")
     ] = None
@@ -120,7 +125,6 @@ class ReportIn(Strict):
                     "description": "路口东北角有一堆生活垃圾未清运,影响通行。",
                     "category_code": "010101",
                     "urgency": "normal",
-                    "source": "grid_worker",
                     "lat": 30.41,
                     "lon": 119.98,
                     "address": "幸福路12号",

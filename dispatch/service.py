@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import audit, jurisdictions
+from dispatch import audit, jurisdictions, sources
 from dispatch.db import utcnow
 from dispatch.errors import (
     Conflict,
@@ -292,7 +292,7 @@ async def report_event(*, db_session: AsyncSession, taxonomy: Taxonomy, actor: U
         category_code=category.code,
         platform=category.platform,
         urgency=data.urgency.value,
-        source=data.source.value,
+        source=sources.resolve_source(actor, data.source).value,
         state=State.PENDING.value,
         county_code=codes[Level.COUNTY.value],
         town_code=codes.get(Level.TOWN.value),

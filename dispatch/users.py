@@ -1,35 +1,76 @@
-"""Accounts: creation with a complexity check, login with lockout (MLPS level 2), logout."""
+"""Accounts: creation with a complexity check, login with lockout (MLPS level 2), logout, and management.
+
+Management (``new_user``, ``update_user``, ``change_password``) happens inside an administrator's
+jurisdiction subtree: an account outside it is not found, a jurisdiction above it is refused, and no change
+may leave part of the tree without an active administrator. These functions flush but do not commit: the
+caller records the act (audit) in the same transaction and commits. Every change that alters what a token
+stands for (role, jurisdiction, active, password) bumps ``token_generation``; ``update_user`` says whether
+the caller must also close the account's live sockets.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, literal, null, or_, select, update
+from sqlalchemy import case, func, literal, null, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch import jurisdictions
+from dispatch import audit, jurisdictions
 from dispatch.db import Timestamp, utcnow
-from dispatch.errors import AccountLocked, AuthenticationFailed, Conflict, InvalidInput, LockedOut
-from dispatch.models import Role, User
-from dispatch.passwords import check_complexity, hash_password, verify_password_async
+from dispatch.errors import (
+    AccountLocked,
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LastAdmin,
+    LockedOut,
+    NotFound,
+    WrongPassword,
+)
+from dispatch.models import Jurisdiction, Role, Source, User
+from dispatch.passwords import (
+    check_complexity,
+    generate_password,
+    hash_password,
+    hash_password_async,
+    unusable_hash,
+    verify_password_async,
+)
 
 #: Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH = hash_password("not-a-real-password-0")
 
 
-async def create_user(
+def _check_role_and_source(role: str, report_source: str | None) -> None:
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"unknown role {role!r}: one of {', '.join(r.value for r in Role)}", field="role")
+    if report_source is not None and report_source not in {s.value for s in Source}:
+        raise InvalidInput(
+            f"unknown source {report_source!r}: one of {', '.join(s.value for s in Source)}", field="report_source"
+        )
+    if role == Role.SERVICE.value and report_source is None:
+        raise Conflict("a service account needs its report source (e.g. hotline, detection)", field="report_source")
+
+
+async def new_user(
     *,
     db_session: AsyncSession,
     username: str,
-    password: str,
+    password: str | None,
     role: str,
     jurisdiction_code: str | None = None,
     display_name: str | None = None,
     phone: str | None = None,
+    report_source: str | None = None,
+    must_change_password: bool = False,
 ) -> User:
-    if role not in {r.value for r in Role}:
-        raise InvalidInput(f"unknown role {role!r}: one of {', '.join(r.value for r in Role)}", field="role")
-    check_complexity(password)
+    """Add an account (flushed, not committed). ``password=None``: no usable password until a reset."""
+    _check_role_and_source(role, report_source)
+    if password is not None:
+        check_complexity(password)
     if await db_session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"username {username!r} is taken")
     node = (
@@ -40,15 +81,74 @@ async def create_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=hash_password(password),
+        password_hash=unusable_hash() if password is None else await hash_password_async(password),
         role=role,
         jurisdiction_code=node.code,
         phone=phone,
+        report_source=report_source,
+        must_change_password=must_change_password,
+        is_active=True,
+        failed_logins=0,
+        token_generation=0,
     )
+    user.jurisdiction = node
     db_session.add(user)
+    await db_session.flush()
+    return user
+
+
+async def create_user(*, db_session: AsyncSession, **fields: object) -> User:
+    """``new_user`` and commit (the command line)."""
+    user = await new_user(db_session=db_session, **fields)  # type: ignore[arg-type]
     await db_session.commit()
     await db_session.refresh(user)
     return user
+
+
+async def ensure_service_account(
+    db_session: AsyncSession, *, username: str, source: str, jurisdiction_code: str
+) -> User:
+    """The service account ``username`` reporting as ``source`` (contract C3); created when missing.
+
+    Idempotent and safe when several processes call it at once; the account has no usable password (it
+    is used in-process; give it one with a reset where a remote system must log in). Commits: call it
+    while setting up, before other work in the same session. An existing account of that name that is
+    not a service account is refused (Conflict) rather than silently turned into one.
+    """
+    _check_role_and_source(Role.SERVICE.value, source)
+    for _attempt in range(2):
+        user = await db_session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            if user.role != Role.SERVICE.value:
+                raise Conflict(f"{username!r} is a {user.role} account, not a service account")
+            if user.report_source != source:
+                user.report_source = source
+                await db_session.commit()
+            return user
+        try:
+            user = await new_user(
+                db_session=db_session,
+                username=username,
+                password=None,
+                role=Role.SERVICE.value,
+                jurisdiction_code=jurisdiction_code,
+                display_name=f"service: {source}",
+                report_source=source,
+            )
+            await audit.record(
+                db_session,
+                kind="user.create",
+                actor_id=None,
+                actor_name="system",
+                address=None,
+                target=f"user:{user.id}",
+                detail={"username": username, "role": Role.SERVICE.value, "report_source": source},
+            )
+            await db_session.commit()
+            return user
+        except IntegrityError:  # another process created it between our read and our insert
+            await db_session.rollback()
+    raise Conflict(f"could not create the service account {username!r}")
 
 
 async def authenticate(
@@ -111,3 +211,179 @@ async def logout(*, db_session: AsyncSession, user: User) -> None:
     """Invalidate every token of the user (they carry the generation)."""
     user.token_generation += 1
     await db_session.commit()
+
+
+# ---------------------------------------------------------------------------------------------- management
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    role: str | None = None
+    jurisdiction_code: str | None = None
+    active: bool | None = True
+    text: str | None = None
+
+
+async def node_in_subtree(db_session: AsyncSession, actor: User, code: str) -> Jurisdiction:
+    """The jurisdiction ``code`` when it lies in ``actor``'s subtree: 403 above it, 404 unknown or beside it."""
+    node = await db_session.get(Jurisdiction, code)
+    if node is None:
+        raise NotFound(f"jurisdiction {code!r} not found")
+    if jurisdictions.contains(actor.jurisdiction.path, node.path):
+        return node
+    if jurisdictions.contains(node.path, actor.jurisdiction.path):
+        raise Forbidden(f"jurisdiction {code!r} lies above your own", field="jurisdiction_code")
+    raise NotFound(f"jurisdiction {code!r} not found")
+
+
+async def list_users(
+    *, db_session: AsyncSession, viewer: User, filters: UserFilter, page: int, page_size: int
+) -> tuple[list[User], int]:
+    """A page of the accounts inside the viewer's jurisdiction subtree (by id), and how many there are."""
+    path = viewer.jurisdiction.path
+    if filters.jurisdiction_code:
+        path = (await node_in_subtree(db_session, viewer, filters.jurisdiction_code)).path
+    query = (
+        select(User)
+        .join(Jurisdiction, User.jurisdiction_code == Jurisdiction.code)
+        .where(Jurisdiction.path.startswith(path, autoescape=True))
+    )
+    if filters.role is not None:
+        query = query.where(User.role == filters.role)
+    if filters.active is not None:
+        query = query.where(User.is_active.is_(filters.active))
+    if filters.text:
+        needle = filters.text.lower()
+        query = query.where(
+            or_(
+                func.lower(User.username).contains(needle, autoescape=True),
+                func.lower(User.display_name).contains(needle, autoescape=True),
+            )
+        )
+    total = await db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await db_session.scalars(query.order_by(User.id).offset((page - 1) * page_size).limit(page_size))
+    return list(rows), total
+
+
+async def managed_user(*, db_session: AsyncSession, admin: User, user_id: int) -> User:
+    """The account ``user_id`` when it lies inside ``admin``'s subtree; NotFound otherwise (404 either way)."""
+    user = await db_session.get(User, user_id)
+    if user is None or not jurisdictions.contains(admin.jurisdiction.path, user.jurisdiction.path):
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """What an administrator changes on an account; None leaves a field as it is."""
+
+    role: str | None = None
+    jurisdiction_code: str | None = None
+    is_active: bool | None = None
+    display_name: str | None = None
+    phone: str | None = None
+    report_source: str | None = None
+    must_change_password: bool | None = None
+    reset_password: bool = False
+
+
+@dataclass(slots=True)
+class UserUpdate:
+    """What ``update_user`` did: the changed fields (old, new), a one-time password, and whether tokens died."""
+
+    user: User
+    changed: dict[str, tuple[object, object]]
+    temporary_password: str | None = None
+    revoked: bool = False
+
+
+async def _check_admins_remain(
+    db_session: AsyncSession, target: User, after_role: str, after_active: bool, after_path: str
+) -> None:
+    """Refuse a change that leaves the target's area with no active administrator (LastAdmin, 409)."""
+    if target.role != Role.ADMIN.value or not target.is_active:
+        return
+    old_path = target.jurisdiction.path
+    if after_role == Role.ADMIN.value and after_active and jurisdictions.contains(after_path, old_path):
+        return
+    others = await db_session.execute(
+        select(Jurisdiction.path)
+        .join(User, User.jurisdiction_code == Jurisdiction.code)
+        .where(User.role == Role.ADMIN.value, User.is_active.is_(True), User.id != target.id)
+    )
+    if not any(jurisdictions.contains(path, old_path) for (path,) in others):
+        raise LastAdmin(
+            f"{target.username} is the last active administrator of {target.jurisdiction.name}: "
+            "make someone else administrator there first"
+        )
+
+
+async def update_user(*, db_session: AsyncSession, admin: User, target: User, changes: UserChanges) -> UserUpdate:
+    """Apply ``changes`` to ``target`` (already found inside ``admin``'s subtree); flushed, not committed."""
+    if target.id == admin.id and (changes.reset_password or changes.must_change_password):
+        raise Forbidden("change your own password with POST /api/v1/auth/password", field="reset_password")
+    role = changes.role if changes.role is not None else target.role
+    source = changes.report_source if changes.report_source is not None else target.report_source
+    _check_role_and_source(role, source)
+    node = target.jurisdiction
+    if changes.jurisdiction_code is not None and changes.jurisdiction_code != target.jurisdiction_code:
+        node = await node_in_subtree(db_session, admin, changes.jurisdiction_code)
+    active = changes.is_active if changes.is_active is not None else target.is_active
+    await _check_admins_remain(db_session, target, role, active, node.path)
+
+    result = UserUpdate(user=target, changed={})
+
+    def put(field: str, value: object) -> None:
+        old = getattr(target, field)
+        if value is not None and value != old:
+            setattr(target, field, value)
+            result.changed[field] = (old, value)
+
+    put("role", changes.role)
+    if node is not target.jurisdiction:
+        result.changed["jurisdiction_code"] = (target.jurisdiction_code, node.code)
+        target.jurisdiction_code, target.jurisdiction = node.code, node
+    put("is_active", changes.is_active)
+    put("display_name", changes.display_name)
+    put("phone", changes.phone)
+    put("report_source", changes.report_source)
+    put("must_change_password", changes.must_change_password)
+    if changes.reset_password:
+        result.temporary_password = generate_password()
+        target.password_hash = await hash_password_async(result.temporary_password)
+        target.must_change_password = True
+        target.failed_logins, target.locked_until = 0, None
+        result.changed["password"] = ("", "reset")
+    if result.changed.keys() & {"role", "jurisdiction_code", "is_active", "password"}:
+        target.token_generation += 1
+        result.revoked = True
+    await db_session.flush()
+    return result
+
+
+async def change_password(*, db_session: AsyncSession, user: User, old_password: str, new_password: str) -> None:
+    """The user's own change: the current password, then a new one (complexity, not the same); flushed."""
+    if not await verify_password_async(user.password_hash, old_password):
+        raise WrongPassword("the current password is wrong", field="old_password")
+    check_complexity(new_password)
+    if new_password == old_password:
+        raise Conflict("the new password must differ from the current one", field="new_password")
+    user.password_hash = await hash_password_async(new_password)
+    user.must_change_password = False
+    user.token_generation += 1
+    await db_session.flush()
+
+
+async def set_password(*, db_session: AsyncSession, user: User, password: str | None) -> str | None:
+    """The operator's reset (command line): ``password``, or a temporary one that is returned and must be
+    changed at the next login. Unlocks the account and ends its sessions; flushed, not committed."""
+    temporary = None if password is not None else generate_password()
+    new = password if password is not None else temporary
+    assert new is not None
+    check_complexity(new)
+    user.password_hash = await hash_password_async(new)
+    user.must_change_password = temporary is not None
+    user.failed_logins, user.locked_until = 0, None
+    user.token_generation += 1
+    await db_session.flush()
+    return temporary

@@ -19,7 +19,9 @@ from hub import gcwatch, tasks
 from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory
 from hub.demo_activity import DemoActivity
+from hub.docs import install_docs
 from hub.errors import install_error_handlers
+from hub.httpmetrics import HttpMetrics
 from hub.limits import BodySizeLimit
 from hub.logs import redact_url
 from hub.openapi import document_common_errors
@@ -39,6 +41,7 @@ from hub.routes import (
     overview,
     pages,
     stats,
+    users,
     vision,
 )
 from hub.settings import Settings, get_settings
@@ -128,7 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             gcwatch.uninstall()
 
-    app = FastAPI(title="gridhub", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="gridhub", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    install_docs(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
@@ -144,7 +150,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.vision = runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, auth, me, audit, jurisdictions, media, events, cameras, live, stats, overview, vision):
+    app.add_middleware(HttpMetrics)
+    modules = (health, auth, me, audit, jurisdictions, users, media, events, cameras, live, stats, overview, vision)
+    for module in modules:
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)

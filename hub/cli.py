@@ -1,4 +1,4 @@
-"""The ``gridhub`` command line (DESIGN section 9): demo, serve, db upgrade, user add, seed, audit verify."""
+"""The ``gridhub`` command line (DESIGN section 9): demo, serve, db upgrade, user add/reset, seed, audit verify."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from pathlib import Path
 from hub.settings import Settings, get_settings
 
 log = logging.getLogger("gridhub")
+
+#: Who the audit trail names for account changes made on the command line (an operator at the server).
+CLI_ACTOR = {"actor_id": None, "actor_name": "gridhub-cli", "address": None}
 
 #: What `gridhub demo` seeds when its database is empty: a believable county with a year of events at the
 #: rate of a real one (Kaifeng: 21,920 a year), so every view and every demo login has an open backlog.
@@ -70,13 +73,17 @@ async def _is_empty(settings: Settings) -> bool:
         await engine.dispose()
 
 
-async def _seed(settings: Settings, events: int, cameras: int, replace: bool) -> None:
+async def _seed(
+    settings: Settings, events: int, cameras: int, replace: bool, passwords: dict[str, str] | None = None
+) -> None:
     from hub.db import create_engine
     from hub.seed import seed_county
 
     engine = create_engine(settings)
     try:
-        report = await seed_county(engine, events=events, cameras=cameras, replace=replace, progress=print)
+        report = await seed_county(
+            engine, events=events, cameras=cameras, replace=replace, passwords=passwords, progress=print
+        )
     finally:
         await engine.dispose()
     print(report)
@@ -96,12 +103,16 @@ async def _demo_footage(settings: Settings) -> list[int]:
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
     settings = settings.model_copy(update={"demo_activity": not args.quiet})
+    from hub.seed import DEMO_LOGINS, demo_passwords
+
     _migrate(settings)
     if asyncio.run(_is_empty(settings)):
         print(f"seeding the demo county ({DEMO_EVENTS} events over the past year, {DEMO_CAMERAS} cameras)…")
-        asyncio.run(_seed(settings, DEMO_EVENTS, DEMO_CAMERAS, replace=False))
+        passwords = demo_passwords(settings.data_dir)
+        asyncio.run(_seed(settings, DEMO_EVENTS, DEMO_CAMERAS, replace=False, passwords=passwords))
+    else:
+        passwords = demo_passwords(settings.data_dir, create=False)
     live_cameras = asyncio.run(_demo_footage(settings))
-    from hub.seed import DEMO_LOGINS, DEMO_PASSWORD
 
     base = f"http://{args.host}:{args.port}"
     analytics = None if args.no_analytics else _start_analytics(args.host, args.analytics_port, base)
@@ -120,9 +131,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if live_cameras:
         ids = ",".join(str(i) for i in live_cameras)
         print(f"  live cameras      {base}/screens/player?camera={ids}   (the bundled footage, looped)")
-    print(f"\n demo logins (password {DEMO_PASSWORD}):")
+    if passwords:
+        print(f"\n demo logins (passwords generated for this install, kept in {settings.data_dir}/demo-logins.json):")
+    else:
+        print("\n demo logins (this database was not seeded by this demo: `gridhub user reset NAME` sets a password):")
     for login in DEMO_LOGINS:
-        print(f"  {login.username:<24} {login.role:<11} {login.jurisdiction}  {login.purpose}")
+        password = passwords.get(login.username, "")
+        print(f"  {login.username:<24} {password:<16} {login.role:<11} {login.jurisdiction}  {login.purpose}")
     print(flush=True)
     try:
         _serve(settings, args.host, args.port)
@@ -156,7 +171,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from dispatch import users
+    from dispatch import audit, users
     from dispatch.errors import DomainError
     from hub.db import create_engine, create_session_factory
 
@@ -167,14 +182,18 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         engine = create_engine(settings)
         try:
             async with create_session_factory(engine)() as session:
-                user = await users.create_user(
+                user = await users.new_user(
                     db_session=session,
                     username=args.name,
                     password=password,
                     role=args.role,
                     jurisdiction_code=args.jurisdiction,
                     display_name=args.display_name,
+                    report_source=args.source,
                 )
+                detail = {"username": user.username, "role": user.role, "jurisdiction_code": user.jurisdiction_code}
+                await audit.record(session, kind="user.create", target=f"user:{user.id}", detail=detail, **CLI_ACTOR)
+                await session.commit()
                 print(f"created user {user.username} (id {user.id}, {user.role}, {user.jurisdiction_code})")
         finally:
             await engine.dispose()
@@ -184,6 +203,44 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     except DomainError as exc:
         print(f"gridhub: {exc.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    """Set an account's password: the one read from stdin, or a temporary one printed once (changed at login)."""
+    from sqlalchemy import select
+
+    from dispatch import audit, users
+    from dispatch.errors import DomainError, NotFound
+    from dispatch.models import User
+    from hub.db import create_engine, create_session_factory
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    settings = get_settings()
+
+    async def run() -> str | None:
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session:
+                user = await session.scalar(select(User).where(User.username == args.name))
+                if user is None:
+                    raise NotFound(f"no account is named {args.name!r}")
+                temporary = await users.set_password(db_session=session, user=user, password=password)
+                await audit.record(session, kind="user.password_reset", target=f"user:{user.id}", **CLI_ACTOR)
+                await session.commit()
+                return temporary
+        finally:
+            await engine.dispose()
+
+    try:
+        temporary = asyncio.run(run())
+    except DomainError as exc:
+        print(f"gridhub: {exc.message}", file=sys.stderr)
+        return 2
+    if temporary:
+        print(f"temporary password of {args.name}: {temporary}  (to be changed at the next login)")
+    else:
+        print(f"password of {args.name} set")
     return 0
 
 
@@ -267,7 +324,7 @@ def cmd_analytics(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats", "false", "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
     ]  # fmt: skip
     print(f"gridhub analytics on http://{args.host}:{args.port} (data from {args.hub})", flush=True)
-    return subprocess.call(command, env=env)
+    os.execvpe(sys.executable, command, env)  # become Streamlit: a signal to this process reaches it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,11 +354,23 @@ def build_parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="create a user")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["admin", "dispatcher", "leader", "responder", "department"])
+    add.add_argument(
+        "--role", required=True, choices=["admin", "dispatcher", "leader", "responder", "department", "service"]
+    )
     add.add_argument("--jurisdiction", default=None, help="jurisdiction code (default: the root of the tree)")
     add.add_argument("--display-name", default=None)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument(
+        "--source",
+        default=None,
+        choices=["citizen", "grid_worker", "hotline", "detection", "department", "import", "dispatcher"],
+        help="fix the source of every report of this account (required for --role service, e.g. hotline)",
+    )
     add.set_defaults(func=cmd_user_add)
+    reset = user_sub.add_parser("reset", help="set a password: a temporary one printed once, or --password-stdin")
+    reset.add_argument("name")
+    reset.add_argument("--password-stdin", action="store_true", help="read the new password from standard input")
+    reset.set_defaults(func=cmd_user_reset)
 
     seed = sub.add_parser("seed", help="generate a realistic county with N events over the past year")
     seed.add_argument("--events", type=int, required=True)

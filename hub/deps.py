@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from dispatch import audit
+from dispatch.errors import PasswordChangeRequired
 from dispatch.models import Role, User
 from dispatch.taxonomy import Taxonomy
 from hub.auditing import address_of, record_refusal
@@ -51,7 +52,7 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_current_user(
+async def get_logged_in_user(
     request: Request,
     db_session: SessionDep,
     settings: SettingsDep,
@@ -80,7 +81,7 @@ async def get_media_user(
     if not raw:
         raise _unauthorized("log in first: Authorization: Bearer <access_token> or ?token=<access_token>")
     async with request.app.state.session_factory() as db_session:
-        return await _user_of_token(request, raw, db_session, settings)
+        return refuse_password_change(await _user_of_token(request, raw, db_session, settings))
 
 
 async def media_user_of(connection: HTTPConnection, raw: str | None) -> User:
@@ -88,7 +89,7 @@ async def media_user_of(connection: HTTPConnection, raw: str | None) -> User:
     if not raw:
         raise _unauthorized("log in first: ?token=<access_token>")
     async with connection.app.state.session_factory() as db_session:
-        return await _user_of_token(connection, raw, db_session, connection.app.state.settings)
+        return refuse_password_change(await _user_of_token(connection, raw, db_session, connection.app.state.settings))
 
 
 async def _user_of_token(request: HTTPConnection, raw: str, db_session: AsyncSession, settings: Settings) -> User:
@@ -110,6 +111,24 @@ async def _user_of_token(request: HTTPConnection, raw: str, db_session: AsyncSes
         raise _unauthorized("the access token is no longer valid: log in again")
     request.state.user = user  # who a later refusal (403) is recorded against
     return user
+
+
+#: Any logged-in account, also one that must change its password (only /auth/me, /password, /logout take it).
+LoggedInUser = Annotated[User, Depends(get_logged_in_user)]
+
+
+def refuse_password_change(user: User) -> User:
+    """``user``, unless it must change its password first (403 ``password_change_required``)."""
+    if user.must_change_password:
+        raise PasswordChangeRequired(
+            "this account must change its password first: POST /api/v1/auth/password", user_id=user.id
+        )
+    return user
+
+
+async def get_current_user(user: LoggedInUser) -> User:
+    """The logged-in account, refused until it changes a password it must change."""
+    return refuse_password_change(user)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

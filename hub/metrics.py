@@ -31,6 +31,8 @@ WS_SUBSCRIPTIONS = Gauge("gridhub_ws_subscriptions", "Subscriptions of this hub'
 WS_MESSAGES = Counter(
     "gridhub_ws_messages_total", "Messages handed to this hub's WebSocket clients, by channel kind.", ["kind"]
 )
+#: One child per kind, so the fan-out's hot path does no label lookup.
+WS_SENT = {kind: WS_MESSAGES.labels(kind) for kind in (*CHANNEL_KINDS, "other")}
 WS_CHANNELS = Gauge("gridhub_ws_channels", "Channels this hub watches on the bus.")
 
 OUTBOX_UNPUBLISHED = Gauge("gridhub_outbox_unpublished", "Outbox rows written but not yet published.")

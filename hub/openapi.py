@@ -4,8 +4,9 @@ Routes declare what is particular to them (``responses=errors(404, 409)``: not f
 ``document_common_errors(app)`` adds, after every router is included, what follows from how a route is
 built, so no route can forget it:
 
-* 401 where the route needs a bearer token (it depends on ``get_current_user``);
-* 403 where it depends on a role (``RequireRole``);
+* 401 where the route needs a bearer token (it depends on ``get_logged_in_user`` or ``get_media_user``);
+* 403 where it depends on a role (``RequireRole``), or refuses an account that must change its password
+  first (``get_current_user``, ``get_media_user``: ``password_change_required``);
 * 404 where the path has a parameter (an unknown id, or one outside the caller's jurisdiction);
 * 400 (not JSON) and 413 (body too large) where it takes a body;
 * 422 where it takes any parameter or body.
@@ -22,7 +23,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.deps import RequireRole, get_current_user
+from hub.deps import RequireRole, get_current_user, get_logged_in_user, get_media_user
 
 
 class ErrorOut(BaseModel):
@@ -39,7 +40,8 @@ class ErrorOut(BaseModel):
 DESCRIPTIONS: dict[int, str] = {
     400: "The body is not valid JSON.",
     401: "Not logged in: the bearer token is missing, invalid, expired or revoked (`WWW-Authenticate: Bearer`).",
-    403: "The account's role may not do this.",
+    403: "The account's role may not do this, or the account must change its password first "
+    "(`password_change_required`).",
     404: "Unknown, or outside the caller's jurisdiction.",
     409: "Refused by a business rule of the current state (illegal step with `allowed`, stale `version` with "
     "`current_version`, or a duplicate).",
@@ -76,9 +78,9 @@ def implied_errors(route: APIRoute) -> list[int]:
     """The error codes that follow from how a route is built."""
     calls = _calls(route.dependant)
     codes: list[int] = []
-    if get_current_user in calls:
+    if get_logged_in_user in calls or get_media_user in calls:
         codes.append(401)
-    if any(isinstance(c, RequireRole) for c in calls):
+    if get_current_user in calls or get_media_user in calls or any(isinstance(c, RequireRole) for c in calls):
         codes.append(403)
     if route.dependant.path_params:
         codes.append(404)

@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=500)
     # Realtime delivery (DESIGN section 6).
     stream_maxlen: int = Field(default=100_000, ge=100, description="Entries kept per durable channel.")
+    stream_max_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024 * 1024, description="Memory kept per channel ring of the in-process bus."
+    )
+    channel_idle_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="In-process bus: forget a channel nobody watched or published to for this long.",
+    )
+    outbox_retention_days: float = Field(default=7.0, gt=0, description="Keep published outbox rows this long.")
+    dispatch_retention_days: float = Field(
+        default=7.0, gt=0, description="Keep acknowledged dispatch records (realtime_dispatch) this long."
+    )
+    retention_sweep_s: float = Field(default=3600.0, gt=0, description="How often retention runs.")
     ws_queue_size: int = Field(default=256, ge=8, le=100_000, description="Per-client outgoing queue.")
     ws_heartbeat_s: float = Field(default=20.0, gt=0, le=300)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -88,6 +101,9 @@ class Settings(BaseSettings):
     )
     audit_retention_days: int = Field(
         default=180, ge=180, le=100 * 366, description="Audit rows kept at least this long (the law asks 6 months)."
+    )
+    audit_refusals_per_minute: int = Field(
+        default=60, ge=1, le=100_000, description="Refusal rows per client address a minute; the rest are counted."
     )
 
     # Live view (stream/webrtc.py, stream/mjpeg.py).

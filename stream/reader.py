@@ -538,7 +538,7 @@ class CameraReader:
                 if frame is None or (frame.ts, frame.index) == last_index:
                     continue
                 last_index = (frame.ts, frame.index)
-                next_at = max(time.monotonic(), next_at) + interval
+                next_at = max(time.monotonic(), next_at) + 0.85 * interval  # jitter of the source's grid
                 yield frame
         finally:
             self._frame_consumers.discard(c)

@@ -14,7 +14,7 @@ Files (the recordings index is the directory itself, see recordings.py)::
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -52,8 +52,14 @@ class Recorder:
         self.segments_written = 0
         self.skipped: str | None = None
         self.failed = 0
+        #: The reader thread writes; the hub may close the segment from another thread at shutdown.
+        self._lock = threading.Lock()
 
     def on_packet(self, packet: av.Packet, info: VideoInfo, received: float) -> None:
+        with self._lock:
+            self._write(packet, info, received)
+
+    def _write(self, packet: av.Packet, info: VideoInfo, received: float) -> None:
         if info.codec not in RECORDABLE:
             self.skipped = f"codec {info.codec} is not recorded (H.264/H.265 only)"
             return
@@ -96,7 +102,8 @@ class Recorder:
         return float((dts - self._pts0) * info.time_base)
 
     def on_disconnect(self) -> None:
-        self._close()
+        with self._lock:
+            self._close()
 
     def _open(self, info: VideoInfo, ts: float) -> None:
         folder = segment_dir(self.root, self.camera_id, ts)
@@ -133,7 +140,3 @@ class Recorder:
             self.segments_written += 1
         except OSError as exc:
             log.warning("camera %s: finishing a segment: %s", self.camera_id, exc)
-
-
-def now() -> float:
-    return time.time()

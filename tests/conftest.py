@@ -50,7 +50,7 @@ class Api:
     backend: str
     tokens: dict[str, str] = field(default_factory=dict)
     user_ids: dict[str, int] = field(default_factory=dict)
-    #: The app under test (its settings and session factory, for tests that look at the database).
+    #: The app under test (its settings, session factory, taxonomy, …) for tests that look at the database.
     app: Any = None
 
     def auth(self, username: str) -> dict[str, str]:

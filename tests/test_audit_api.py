@@ -220,3 +220,35 @@ async def test_audit_times_are_iso_text_and_clamped_at_the_calendar_ends(api: Ap
     assert r.status_code == 200 and r.json()["total"] == 0
     r = await api.get("admin", "/api/v1/audit", params={"start": "9999-12-31T23:59:59-01:00"})
     assert r.status_code == 200 and r.json()["total"] == 0
+
+
+def test_refusal_throttle_counts_what_it_leaves_out() -> None:
+    from hub.auditing import RefusalThrottle
+
+    now = [0.0]
+    throttle = RefusalThrottle(limit=3, window_s=60, max_addresses=2, clock=lambda: now[0])
+    assert [throttle.admit("a") for _ in range(5)] == [(True, 0)] * 3 + [(False, 0)] * 2
+    assert throttle.admit("b") == (True, 0)  # per address
+    now[0] = 61
+    assert throttle.admit("a") == (True, 2)  # the next window reports the two left out
+    assert throttle.admit("a") == (True, 0)
+    assert throttle.admit("c") == (True, 0)  # a third address: expired, settled windows are forgotten
+
+
+async def test_a_flood_of_refusals_from_one_address_is_bounded(api: Api) -> None:
+    """A client sending garbage tokens writes at most the per-minute limit of rows; others are unaffected."""
+    import httpx
+
+    limit = api.app.state.settings.audit_refusals_per_minute
+    flooder = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.app, client=("198.51.100.7", 4000)), base_url="http://gridhub.test"
+    )
+    async with flooder:
+        for _ in range(limit + 15):
+            r = await flooder.get("/api/v1/auth/me", headers={"Authorization": "Bearer garbage"})
+            assert r.status_code == 401
+    from_flooder = [r for r in await rows(api, kind="auth.token_refused") if r["address"] == "198.51.100.7"]
+    assert len(from_flooder) == limit
+    forged = await api.client.get("/api/v1/auth/me", headers={"Authorization": "Bearer garbage"})
+    assert forged.status_code == 401
+    assert (await rows(api, kind="auth.token_refused"))[-1]["address"] == "127.0.0.1"  # still recorded

@@ -58,3 +58,18 @@ def test_login_storm_smoke() -> None:
     assert round_["with_logins"]["extra"]["statuses"] == {"200": 3}
     assert round_["without_logins"]["events"]["lost"] == round_["with_logins"]["events"]["lost"] == 0
     assert round_["p99_ratio"] > 0 and report["result"]["all_logins_succeeded"]
+
+
+def test_soak_smoke(tmp_path: Path) -> None:
+    """bench/soak.py on a tiny run: its JSON says what it measured, and retention emptied the tables."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "soak.py"), "--events", "4000", "--dispatches", "1000", "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    report = json.loads(proc.stdout)
+    assert report["events"] == 4000 and report["acked_dispatches"] == 1000
+    assert report["rss_baseline_mb"] > 0 and report["rss_ratio"] > 0
+    assert report["outbox_rows_left"] == 0 and report["realtime_dispatch_rows_left"] == 0

@@ -21,7 +21,7 @@ from dispatch.models import Event, EventAction, Jurisdiction, State, User
 from dispatch.passwords import verify_password
 from dispatch.taxonomy import load_taxonomy
 from dispatch.workflow import Action, Outcome, find_step
-from hub.seed import DEMO_LOGINS, DEMO_PASSWORD, SeedError, SeedReport, seed_county
+from hub.seed import DEMO_LOGINS, SeedError, SeedReport, seed_county
 from hub.seed.county import build_county, point_in_polygon
 from hub.seed.events import RESOLUTION_SHARES, EventGenerator
 from hub.settings import PROJECT_ROOT
@@ -30,6 +30,7 @@ from stream.models import Camera
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 TAXONOMY = load_taxonomy(PROJECT_ROOT / "config")
 EVENTS = 3000
+PASSWORD = "Seeded2026pw"
 
 
 async def _sqlite_engine(path: Path) -> AsyncEngine:
@@ -42,7 +43,7 @@ async def _sqlite_engine(path: Path) -> AsyncEngine:
 @pytest.fixture(scope="module")
 async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[AsyncEngine, SeedReport]]:
     engine = await _sqlite_engine(tmp_path_factory.mktemp("seed") / "seed.db")
-    report = await seed_county(engine, events=EVENTS, cameras=120, now=NOW)
+    report = await seed_county(engine, events=EVENTS, cameras=120, now=NOW, passwords={"town01_dispatcher": PASSWORD})
     yield engine, report
     await engine.dispose()
 
@@ -83,8 +84,12 @@ async def test_accounts_and_cameras(seeded: tuple[AsyncEngine, SeedReport]) -> N
     assert roles["dispatcher"] >= 11 and roles["leader"] >= 1 and roles["department"] >= 10 and roles["admin"] == 1
     for login in DEMO_LOGINS:
         assert users[login.username].role == login.role
-    assert verify_password(users["town01_dispatcher"].password_hash, DEMO_PASSWORD)
-    assert len({u.password_hash for u in users.values()}) == 1  # hashed once
+    # No seeded account shares a known password: only the one asked for has one, every other is unusable.
+    assert verify_password(users["town01_dispatcher"].password_hash, PASSWORD)
+    others = [u for u in users.values() if u.username != "town01_dispatcher"]
+    assert all(u.password_hash.startswith("!") for u in others)
+    assert not any(verify_password(u.password_hash, PASSWORD) for u in others)
+    assert len({u.password_hash for u in others}) == len(others)
     for user in users.values():
         if user.username.startswith("grid_worker_"):
             assert nodes[user.jurisdiction_code].level == "grid"

@@ -39,7 +39,7 @@ WEIGHTS = {
 #: Actions with a condition on the event's data (service.GUARDS): the refusals the walk looks for most.
 GUARDED = ("reopen", "escalate", "assign", "transfer", "evaluate", "extend", "approve_extension")
 #: Steps of the random walk per backend (each: three details, one refused and one listed action).
-STEPS = 150
+STEPS = 120
 
 
 # ---------------------------------------------------------------------------------------------- oracle

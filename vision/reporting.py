@@ -32,7 +32,7 @@ from vision.account import service_account
 from vision.annotate import annotate, jpeg
 from vision.detectors.base import Detection
 from vision.models import VisionCandidate
-from vision.rules import Firing, RuleIn
+from vision.rules import KIND_ZH, Firing, RuleIn
 from vision.tracking import Track
 
 log = logging.getLogger("gridhub.vision")
@@ -164,9 +164,9 @@ class EventReporter:
             data = ReportIn(
                 title=f"{camera.name}: {firing.rule_name}"[:200],
                 description=(
-                    f"视频智能发现 rule {firing.rule_name!r} ({firing.kind}) on camera {camera.name} (#{camera.id}) "
-                    f"at {when.isoformat(timespec='seconds')}: {firing.summary}; best score {firing.score:.2f}, "
-                    f"tracks {[t.track_id for t in firing.tracks]}"
+                    f"视频智能发现:摄像头「{camera.name}」(#{camera.id})于 {when.strftime('%Y-%m-%d %H:%M:%S')} "
+                    f"触发规则「{firing.rule_name}」({KIND_ZH.get(firing.kind, firing.kind)}):{firing.summary};"
+                    f"最高置信度 {firing.score:.2f},目标编号 {[t.track_id for t in firing.tracks]}"
                 )[:5000],
                 category_code=firing.category_code,
                 urgency=firing.urgency,

@@ -30,6 +30,22 @@ from vision.tracking import Track
 HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 FULL_FRAME: list[list[float]] = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 
+#: COCO labels as a dispatcher reads them (others are shown as they are).
+LABELS_ZH = {
+    "person": "人员",
+    "bicycle": "自行车",
+    "car": "汽车",
+    "motorcycle": "摩托车",
+    "bus": "公交车",
+    "truck": "货车",
+}
+KIND_ZH = {"intrusion": "区域入侵", "loitering": "人员逗留", "crowd": "人员聚集", "line": "越线"}
+
+
+def label_zh(label: str) -> str:
+    return LABELS_ZH.get(label, label)
+
+
 #: What each kind raises by default (taxonomy codes of config/categories.yaml).
 DEFAULT_CATEGORY = {"intrusion": "080101", "loitering": "080101", "crowd": "050301", "line": "080101"}
 
@@ -224,7 +240,9 @@ class Rule:
         fresh = self._fresh(in_zone)
         if not fresh:
             return None
-        return self._firing(fresh, ts, f"{len(fresh)} {'/'.join(sorted({t.label for t in fresh}))} in the zone")
+        return self._firing(
+            fresh, ts, f"区域内出现{len(fresh)}个目标({'/'.join(sorted({label_zh(t.label) for t in fresh}))})"
+        )
 
     def _loitering(self, live: list[Track], in_zone: list[Track], points: dict, ts: float) -> Firing | None:
         st = self.state
@@ -238,7 +256,7 @@ class Rule:
         if not due:
             return None
         longest = max(ts - st.entered[t.track_id] for t in due)
-        return self._firing(due, ts, f"{len(due)} {due[0].label} in the zone for {longest:.0f} s (逗留)")
+        return self._firing(due, ts, f"{len(due)}个{label_zh(due[0].label)}在区域内逗留{longest:.0f}秒")
 
     def _crowd(self, live: list[Track], in_zone: list[Track], points: dict, ts: float) -> Firing | None:
         st = self.state
@@ -249,7 +267,7 @@ class Rule:
             st.crowd_since = ts
         if ts - st.crowd_since < self.spec.dwell_s:
             return None
-        return self._firing(in_zone, ts, f"{len(in_zone)} in the zone, more than {self.spec.max_count} (聚集)")
+        return self._firing(in_zone, ts, f"区域内聚集{len(in_zone)}人,超过{self.spec.max_count}人的阈值")
 
     def _line(self, live: list[Track], in_zone: list[Track], points: dict, ts: float) -> Firing | None:
         assert self.spec.line is not None
@@ -262,7 +280,7 @@ class Rule:
                 crossing.append(t)
         if not crossing:
             return None
-        return self._firing(crossing, ts, f"{len(crossing)} {crossing[0].label} crossed the line")
+        return self._firing(crossing, ts, f"{len(crossing)}个{label_zh(crossing[0].label)}越过警戒线")
 
 
 class RuleSet:

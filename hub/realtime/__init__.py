@@ -21,12 +21,15 @@ Its settings (``GRIDHUB_WS_*``, ``GRIDHUB_DISPATCH_*``, ``GRIDHUB_RELAY_*``) are
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import tasks
+from hub.realtime import retention
 from hub.realtime.accounts import AccountChecker
 from hub.realtime.bus import CONTROL, Bus, BusUnavailable, MemoryBus
 from hub.realtime.endpoint import websocket_endpoint
@@ -34,6 +37,7 @@ from hub.realtime.fanout import Fanout
 from hub.realtime.pending import PendingStore
 from hub.realtime.relay import OutboxRelay
 from hub.settings import Settings
+from hub.tasks import supervise
 
 __all__ = ["Realtime"]
 
@@ -59,7 +63,9 @@ class Realtime:
 
             self.bus = RedisBus(settings.redis_url, maxlen=settings.stream_maxlen)
         else:
-            self.bus = MemoryBus(maxlen=settings.stream_maxlen)
+            self.bus = MemoryBus(
+                maxlen=settings.stream_maxlen, max_bytes=settings.stream_max_bytes, idle_s=settings.channel_idle_s
+            )
         self.pending = PendingStore(session_factory, limit=settings.dispatch_pending_max)
         self.accounts = AccountChecker(session_factory)
         self.fanout = Fanout(
@@ -99,9 +105,26 @@ class Realtime:
         await self.fanout.start()
         if self.relay is not None:
             await self.relay.start()
+        self._retention = supervise("realtime-retention", self._retention_loop)
+
+    async def retain(self) -> dict[str, int]:
+        """One retention pass: old published outbox rows and acknowledged dispatches, idle bus rings."""
+        s = self.settings
+        deleted = await retention.sweep(
+            self.session_factory, outbox_days=s.outbox_retention_days, dispatch_days=s.dispatch_retention_days
+        )
+        if isinstance(self.bus, MemoryBus):
+            deleted["rings"] = self.bus.expire_idle()
+        return deleted
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.retention_sweep_s)
+            await self.retain()
 
     async def stop(self) -> None:
         """Close client connections with 1001 and stop background tasks."""
+        await tasks.stop(getattr(self, "_retention", None))
         if self.relay is not None:
             await self.relay.stop()
         await self.fanout.stop()

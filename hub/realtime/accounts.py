@@ -32,6 +32,8 @@ class AccountState:
     role: str
     jurisdiction_code: str
     jurisdiction_path: str
+    #: The account may only change its password (hub/deps.py refuses every other route too).
+    must_change_password: bool = False
 
 
 def refusal(claims: TokenClaims, state: AccountState | None, *, now: float | None = None) -> str | None:
@@ -40,6 +42,8 @@ def refusal(claims: TokenClaims, state: AccountState | None, *, now: float | Non
         return "unknown account"
     if not state.is_active:
         return "account deactivated"
+    if state.must_change_password:
+        return "password change required"
     if state.token_generation != claims.generation:
         return "token revoked"
     if state.role != claims.role:
@@ -74,12 +78,13 @@ class AccountChecker:
                         User.role,
                         User.jurisdiction_code,
                         Jurisdiction.path,
+                        User.must_change_password,
                     )
                     .join(Jurisdiction, Jurisdiction.code == User.jurisdiction_code)
                     .where(User.id.in_(wanted[start : start + CHUNK]))
                 )
-                for user_id, active, generation, role, code, path in rows:
-                    found[user_id] = AccountState(bool(active), generation, role, code, path)
+                for user_id, active, generation, role, code, path, must_change in rows:
+                    found[user_id] = AccountState(bool(active), generation, role, code, path, bool(must_change))
         return found
 
     async def check(self, claims: TokenClaims) -> str | None:

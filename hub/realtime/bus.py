@@ -228,22 +228,48 @@ class Bus(abc.ABC):
         pass
 
 
+def message_cost(message: Message) -> int:
+    """What one kept message costs in memory, roughly: its frame, its WebSocket frame (made on first
+    delivery), the decoded ``data`` and the object itself."""
+    return 3 * len(message.frame) + 600
+
+
 class _Ring:
-    __slots__ = ("epoch", "latest", "messages", "relayed")
+    __slots__ = ("bytes", "epoch", "last_used", "latest", "messages", "relayed")
 
     def __init__(self, maxlen: int) -> None:
         self.epoch = new_epoch()
         self.latest = self.epoch
         self.messages: deque[Message] = deque(maxlen=maxlen)
         self.relayed: dict[int, int] = {}  # outbox id → offset (bounded below)
+        self.bytes = 0
+        self.last_used = time.monotonic()
+
+    def append(self, message: Message, max_bytes: int) -> None:
+        """Keep ``message``; drop the oldest while over ``maxlen`` entries or ``max_bytes``."""
+        messages = self.messages
+        if len(messages) == messages.maxlen and messages:
+            self.bytes -= message_cost(messages[0])
+        messages.append(message)
+        self.bytes += message_cost(message)
+        while self.bytes > max_bytes and len(messages) > 1:
+            self.bytes -= message_cost(messages.popleft())
 
 
 class MemoryBus(Bus):
-    """The embedded engine: one ring buffer per channel in this process; watching is implicit."""
+    """The embedded engine: one ring buffer per channel in this process; watching is implicit.
 
-    def __init__(self, maxlen: int = 100_000) -> None:
+    Bounds: each ring keeps at most ``maxlen`` messages and about ``max_bytes`` of memory (the oldest go
+    first; a reader behind them gets ``reset``), and a ring nobody watches and nobody published to for
+    ``idle_s`` is forgotten by ``expire_idle()`` (its next reader starts a new epoch: ``reset`` again), so
+    subscribing to ever new channel names cannot grow the hub.
+    """
+
+    def __init__(self, maxlen: int = 100_000, *, max_bytes: int = 32 * 1024 * 1024, idle_s: float = 3600.0) -> None:
         super().__init__()
         self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self.idle_s = idle_s
         self.rings: dict[str, _Ring] = {}
         self.transient: dict[str, Message] = {}
         self.watched: set[str] = {CONTROL}
@@ -252,7 +278,21 @@ class MemoryBus(Bus):
         ring = self.rings.get(channel)
         if ring is None:
             ring = self.rings[channel] = _Ring(self.maxlen)
+        ring.last_used = time.monotonic()
         return ring
+
+    def expire_idle(self, now: float | None = None) -> int:
+        """Forget the rings (and latest aggregates) of channels idle for ``idle_s``; how many went."""
+        now = time.monotonic() if now is None else now
+        idle = [
+            name
+            for name, ring in self.rings.items()
+            if name not in self.watched and name != EVENTS and now - ring.last_used >= self.idle_s
+        ]
+        for name in idle:
+            del self.rings[name]
+            self.transient.pop(name, None)
+        return len(idle)
 
     async def ready(self) -> bool:
         return True
@@ -270,7 +310,7 @@ class MemoryBus(Bus):
             if is_transient(item.channel):
                 self.transient[item.channel] = message
             else:
-                ring.messages.append(message)
+                ring.append(message, self.max_bytes)
             if item.outbox_id is not None:
                 ring.relayed[item.outbox_id] = ring.latest
                 if len(ring.relayed) > 20_000:

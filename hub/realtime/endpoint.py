@@ -79,7 +79,9 @@ async def websocket_endpoint(rt: Realtime, websocket: WebSocket) -> None:
     s = Session(
         websocket,
         claims,
-        jurisdiction_code(claims),
+        # A department (职能部门) serves the events it is given, not every event of its level: no area scope,
+        # as in dispatch/visibility.py; what is assigned to it still reaches it.
+        "" if claims.role == "department" else jurisdiction_code(claims),
         limit=settings.ws_queue_size,
         send_timeout=rt.send_timeout_s,
         fast=rt.fast_path,

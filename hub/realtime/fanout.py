@@ -16,6 +16,7 @@ from typing import Any
 
 from hub import tasks
 from hub.gcwatch import FreezePolicy
+from hub.metrics import WS_CONNECTS, WS_SENT, kind_of
 from hub.realtime.accounts import AccountChecker, refusal
 from hub.realtime.bus import CONTROL, SCOPED, Bus, BusUnavailable, Message, is_durable, is_transient
 from hub.realtime.pending import PendingStore, dispatch_user
@@ -180,6 +181,7 @@ class Fanout:
         for s in targets:
             s.send_msg(msg, kind)
         self.delivered += len(targets)
+        WS_SENT[kind_of(msg.channel)].inc(len(targets))
 
     async def _drain(self, ch: Channel, targets: list[Session] | None) -> None:
         while ch.backlog:
@@ -252,6 +254,7 @@ class Fanout:
         self.sessions.add(s)
         s.on_close = self.unregister
         self.gc_policy.on_open()
+        WS_CONNECTS.inc()
 
     def unregister(self, s: Session) -> None:
         """Forget a client (called on close and again when its handler ends: idempotent)."""

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dispatch.db import utcnow
 from dispatch.models import OutboxMessage
 from hub import tasks
+from hub.metrics import RELAY_PUBLISHED
 from hub.realtime.bus import Bus, BusUnavailable, Publication, frame_head, frame_tail
 from hub.realtime.pending import PendingStore, dispatch_user
 from hub.tasks import supervise
@@ -157,4 +158,5 @@ class OutboxRelay:
                 self.pending.record(session, owed)
             await session.commit()
             self.published += len(rows)
+            RELAY_PUBLISHED.inc(len(rows))
             return len(rows)

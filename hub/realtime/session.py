@@ -34,6 +34,8 @@ PING_PAYLOAD = b'{"type":"ping"}'
 PING_WIRE = ws_text_frame(PING_PAYLOAD)
 PONG_PAYLOAD = b'{"type":"pong"}'
 
+#: Unacknowledged dispatches a session re-sends by itself (per channel); older ones wait in the database.
+UNACKED_MAX = 1000
 #: Above this many bytes waiting in the transport, a client is backlogged; writing resumes below LOW.
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
@@ -139,7 +141,10 @@ class Session:
             self.catchup[msg.channel].append(msg)
             return
         if kind == DISPATCH:
-            self.unacked.setdefault(msg.channel, {})[msg.offset] = [msg, time.monotonic()]
+            owed = self.unacked.setdefault(msg.channel, {})
+            owed[msg.offset] = [msg, time.monotonic()]
+            if len(owed) > UNACKED_MAX:  # the oldest stay owed in the database: sent again on resubscribe
+                del owed[next(iter(owed))]
         t = self.transport
         if t is not None and not self.backlogged and t.get_write_buffer_size() <= HIGH_WATER:
             if not t.is_closing():

@@ -1,4 +1,4 @@
-"""POST /api/v1/auth/login, /logout and GET /me."""
+"""POST /api/v1/auth/login, /logout, /password and GET /me."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import audit, users
-from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut
+from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut, WrongPassword
 from dispatch.models import User
+from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH
 from dispatch.schemas import Storable
 from hub.auditing import actor, address_of, record_refusal
-from hub.deps import CurrentUser, RealtimeDep, SessionDep, SettingsDep
+from hub.deps import LoggedInUser, RealtimeDep, SessionDep, SettingsDep
 from hub.metrics import LOGIN_FAILURES, LOGIN_LOCKOUTS
+from hub.openapi import errors
 from hub.security import issue_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -33,6 +35,28 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    must_change_password: bool = Field(
+        default=False,
+        description="True: this token opens only /auth/me, /auth/password and /auth/logout until the password "
+        "is changed (every other route answers 403 password_change_required).",
+    )
+
+
+class PasswordChangeIn(Storable):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"old_password": "Gridhub2026", "new_password": "Zhang2026spring"}]},
+    )
+    old_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[
+        str,
+        Field(
+            min_length=MIN_LENGTH,
+            max_length=200,
+            json_schema_extra={"pattern": COMPLEXITY_PATTERN},
+            description="At least 8 characters with an ASCII letter and a digit, not the current password.",
+        ),
+    ]
 
 
 class MeOut(BaseModel):
@@ -43,6 +67,7 @@ class MeOut(BaseModel):
     jurisdiction_code: str
     jurisdiction_name: str
     jurisdiction_level: str
+    must_change_password: bool
 
 
 LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -63,6 +88,8 @@ async def login(body: LoginIn, request: Request, db_session: SessionDep, setting
     """
     wait = await request.app.state.login_limiter.hit(address=address_of(request), username=body.username)
     if wait is not None:
+        detail = {"reason": "rate limited", "retry_after_s": wait}
+        await record_refusal(request, kind="auth.login_failed", actor_name=body.username, detail=detail)
         raise HTTPException(
             status_code=429,
             detail=f"too many login attempts: retry after {wait} s",
@@ -82,11 +109,64 @@ async def login(body: LoginIn, request: Request, db_session: SessionDep, setting
     await audit.record(db_session, kind="auth.login", **actor(user), address=None, target=f"user:{user.id}")
     await db_session.commit()
     token = issue_token(user, secret=settings.signing_key, ttl_minutes=settings.token_ttl_minutes)
+    return TokenOut(
+        access_token=token, expires_in=settings.token_ttl_minutes * 60, must_change_password=user.must_change_password
+    )
+
+
+@router.post(
+    "/password",
+    response_model=TokenOut,
+    responses={
+        **errors(
+            s403="The current password is wrong (`wrong_password`).",
+            s409="The new password is the current one.",
+        ),
+        429: LOGIN_RESPONSES[429],
+    },
+)
+async def change_password(
+    body: PasswordChangeIn,
+    request: Request,
+    user: LoggedInUser,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    realtime: RealtimeDep,
+) -> TokenOut:
+    """Change your own password. Every other session of the account ends; the answer carries a new token.
+
+    Attempts count against the same per-address and per-username limit as logins (429 with Retry-After).
+    """
+    wait = await request.app.state.login_limiter.hit(address=address_of(request), username=user.username)
+    if wait is not None:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many password attempts: retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        await users.change_password(
+            db_session=db_session, user=user, old_password=body.old_password, new_password=body.new_password
+        )
+    except WrongPassword:
+        await record_refusal(
+            request,
+            kind="user.password_change",
+            user=user,
+            outcome="failed",
+            target=f"user:{user.id}",
+            detail={"reason": "wrong current password"},
+        )
+        raise
+    await audit.record(db_session, kind="user.password_change", **actor(user), address=None, target=f"user:{user.id}")
+    await db_session.commit()
+    await realtime.revoke_user(user.id)
+    token = issue_token(user, secret=settings.signing_key, ttl_minutes=settings.token_ttl_minutes)
     return TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60)
 
 
 @router.post("/logout", status_code=204)
-async def logout(user: CurrentUser, db_session: SessionDep, realtime: RealtimeDep) -> None:
+async def logout(user: LoggedInUser, db_session: SessionDep, realtime: RealtimeDep) -> None:
     """Invalidate every token of the current user and close their live connections on every hub."""
     await audit.record(db_session, kind="auth.logout", **actor(user), address=None, target=f"user:{user.id}")
     await users.logout(db_session=db_session, user=user)
@@ -107,7 +187,7 @@ async def _record_failure(request: Request, db_session: AsyncSession, username: 
 
 
 @router.get("/me", response_model=MeOut)
-async def me(user: CurrentUser) -> MeOut:
+async def me(user: LoggedInUser) -> MeOut:
     return MeOut(
         id=user.id,
         username=user.username,
@@ -116,4 +196,5 @@ async def me(user: CurrentUser) -> MeOut:
         jurisdiction_code=user.jurisdiction_code,
         jurisdiction_name=user.jurisdiction.name,
         jurisdiction_level=user.jurisdiction.level,
+        must_change_password=user.must_change_password,
     )

@@ -44,7 +44,12 @@ def notify_realtime(request: Request) -> None:
         realtime.notify()
 
 
-@router.post("", response_model=EventDetailOut, status_code=201, responses=errors(409))
+@router.post(
+    "",
+    response_model=EventDetailOut,
+    status_code=201,
+    responses=errors(409, s403="Your account may not report with that source (`allowed` lists those it may name)."),
+)
 async def report_event(
     body: ReportIn, request: Request, user: CurrentUser, db_session: SessionDep, taxonomy: AppTaxonomy
 ) -> EventDetailOut:
@@ -119,7 +124,10 @@ async def nearby(
     radius_m: Annotated[float, Query(gt=0, le=20_000)] = 2000,
 ) -> NearbyOut:
     """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first;
-    each camera links its recording around the report time (``lookback``: recordings list and clip)."""
+    each camera links its recording around the report time (``lookback``: recordings list and clip).
+
+    Responders are those inside your own jurisdiction; their phones are shown to dispatchers and admins only.
+    """
     event = await service.load_visible_event(db_session, user, event_id)
     if event.lat is None or event.lon is None:
         raise NotFound(f"event {event_id} has no position")
@@ -131,7 +139,7 @@ async def nearby(
             {**camera, "lookback": lookback_links(camera["id"], event.created_at)}
             for camera in await nearby_cameras(**point)
         ],
-        responders=await queries.nearby_responders(**point),
+        responders=await queries.nearby_responders(viewer=user, **point),
         centres=await queries.nearby_centres(**point),
     )
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/jurisdictions (the visible tree), its GeoJSON, the category taxonomy, assignable users."""
+"""GET /api/v1/jurisdictions (the visible tree), its GeoJSON and the category taxonomy."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from dispatch import jurisdictions
-from dispatch.models import Jurisdiction, Level, Role, User
+from dispatch.models import Level
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["jurisdictions"])
@@ -72,31 +71,3 @@ async def jurisdictions_geojson(
 async def categories(_: CurrentUser, taxonomy: AppTaxonomy) -> list[dict[str, Any]]:
     """The category taxonomy 大类 → 小类 → 事项 with platform and time limits (hours)."""
     return taxonomy.as_tree()
-
-
-@router.get("/users")
-async def assignable_users(
-    user: CurrentUser,
-    db_session: SessionDep,
-    role: Annotated[Role | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[dict[str, Any]]:
-    """Users inside the caller's jurisdiction (to pick an assignee)."""
-    query = (
-        select(User)
-        .join(Jurisdiction, User.jurisdiction_code == Jurisdiction.code)
-        .where(User.is_active.is_(True), Jurisdiction.path.startswith(user.jurisdiction.path, autoescape=True))
-    )
-    if role is not None:
-        query = query.where(User.role == role.value)
-    visible = await db_session.scalars(query.order_by(User.id).limit(limit))
-    return [
-        {
-            "id": u.id,
-            "username": u.username,
-            "display_name": u.display_name,
-            "role": u.role,
-            "jurisdiction_code": u.jurisdiction_code,
-        }
-        for u in visible
-    ]

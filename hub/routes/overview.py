@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from dispatch import jurisdictions
 from dispatch.errors import NotFound
@@ -54,14 +54,14 @@ LayoutEditor = Annotated[User, Depends(RequireRole(Role.LEADER, Role.ADMIN))]
     responses={
         401: {"description": "Not logged in."},
         403: {"description": "Only leaders, dispatchers and admins watch the big screen."},
-        404: {"description": "No layout saved for this screen yet: use the built-in default."},
+        204: {"description": "No layout saved for this screen yet: use the built-in default."},
     },
 )
-async def get_screen_layout(name: LayoutName, _: ScreenUser, db_session: SessionDep) -> dict[str, Any]:
+async def get_screen_layout(name: LayoutName, _: ScreenUser, db_session: SessionDep) -> Any:
     """The saved layout document of a screen (tiles on a 24 × 12 grid, each tile's data and options)."""
     document = await layouts.get_layout(db_session=db_session, name=name)
     if document is None:
-        raise NotFound(f"no layout saved for screen {name!r}")
+        return Response(status_code=204)
     return document
 
 

@@ -6,6 +6,7 @@ boundaries, the accounts and the cameras; ``events.py`` draws the events and wal
 workflow table; ``loader.py`` writes them (COPY on PostgreSQL, batched inserts on SQLite).
 """
 
-from hub.seed.loader import DEMO_LOGINS, DEMO_PASSWORD, DemoLogin, SeedError, SeedReport, seed_county
+from hub.seed.demo import demo_passwords
+from hub.seed.loader import DEMO_LOGINS, DemoLogin, SeedError, SeedReport, seed_county
 
-__all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoLogin", "SeedError", "SeedReport", "seed_county"]
+__all__ = ["DEMO_LOGINS", "DemoLogin", "SeedError", "SeedReport", "demo_passwords", "seed_county"]

@@ -154,6 +154,7 @@ class SeedUser:
             "failed_logins": 0,
             "locked_until": None,
             "token_generation": 0,
+            "must_change_password": False,
             "created_at": created_at,
         }
 

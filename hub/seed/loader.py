@@ -13,7 +13,7 @@ import gc
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dispatch.models import Event, EventAction, ExtensionRequest, Jurisdiction, OutboxMessage, User
-from dispatch.passwords import check_complexity, hash_password
+from dispatch.passwords import check_complexity, hash_password, unusable_hash
 from dispatch.taxonomy import load_taxonomy
 from hub.seed.county import County, build_county
 from hub.seed.events import (
@@ -38,9 +38,6 @@ from hub.seed.events import (
 )
 from stream.models import Camera
 
-#: Password of every seeded account (letters and digits, as ``check_complexity`` asks).
-DEMO_PASSWORD = "Gridhub2018"
-
 
 @dataclass(frozen=True, slots=True)
 class DemoLogin:
@@ -50,7 +47,8 @@ class DemoLogin:
     purpose: str
 
 
-#: The accounts ``gridhub demo`` prints (all share ``DEMO_PASSWORD``); usernames are stable across seeds.
+#: The accounts ``gridhub demo`` prints, each with its own password generated per install (hub/seed/demo.py);
+#: usernames are stable across seeds.
 DEMO_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("admin", "admin", "苕溪区 330110", "jurisdictions, users, cameras, rules"),
     DemoLogin("county_dispatcher", "dispatcher", "苕溪区 330110", "区指挥中心坐席: the whole county's queue"),
@@ -102,7 +100,7 @@ async def seed_county(
     events: int,
     cameras: int = 2800,
     rng_seed: int = 2018,
-    password: str = DEMO_PASSWORD,
+    passwords: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     replace: bool = False,
     now: datetime | None = None,
@@ -111,13 +109,18 @@ async def seed_county(
 ) -> SeedReport:
     """Generate a county (jurisdictions, users, cameras) and ``events`` events over the year to ``now``.
 
-    The same ``rng_seed`` (and ``now``) gives the same data. Tables must exist. Refuses a database that
+    No account carries a known password: those named in ``passwords`` (username → password; the demo's
+    generated ones, a benchmark's) get theirs, every other one an unusable hash until an administrator
+    resets it (``gridhub user reset NAME``). The same ``rng_seed`` (and ``now``) gives the same data.
+    Tables must exist. Refuses a database that
     already holds jurisdictions unless ``replace`` (which first deletes events, users, cameras and
     jurisdictions, and on PostgreSQL whatever references them).
     """
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
-    check_complexity(password)
+    passwords = dict(passwords or {})
+    for password in passwords.values():
+        check_complexity(password)
     if config_dir is None:
         from hub.settings import get_settings
 
@@ -127,7 +130,11 @@ async def seed_county(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     county = build_county(random.Random(rng_seed), cameras=cameras)
-    password_hash = hash_password(password)  # once: argon2 is slow on purpose
+    unknown = set(passwords) - {user.username for user in county.users}
+    if unknown:
+        raise ValueError(f"no seeded account is named {', '.join(sorted(unknown))}")
+    # argon2 is slow on purpose: only the few named accounts get a real hash.
+    password_hashes = {name: await asyncio.to_thread(hash_password, pw) for name, pw in passwords.items()}
     is_pg = engine.dialect.name == "postgresql"
     report = SeedReport()
 
@@ -141,7 +148,7 @@ async def seed_county(
                 )
             say("deleting the existing county")
             await _clear(conn, is_pg)
-        await _write_county(conn, county, password_hash, now)
+        await _write_county(conn, county, password_hashes, now)
         say(f"county: {len(county.nodes)} jurisdictions, {len(county.users)} users, {len(county.cameras)} cameras")
         generator = EventGenerator(
             county, taxonomy, events=events, rng_seed=rng_seed, now=now, json_text=is_pg, batch_size=batch_size
@@ -234,9 +241,14 @@ async def _clear(conn: AsyncConnection, is_pg: bool) -> None:
             await conn.execute(delete(table))
 
 
-async def _write_county(conn: AsyncConnection, county: County, password_hash: str, now: datetime) -> None:
+async def _write_county(
+    conn: AsyncConnection, county: County, password_hashes: Mapping[str, str], now: datetime
+) -> None:
     await conn.execute(insert(Jurisdiction.__table__), [node.row() for node in county.nodes])
-    await conn.execute(insert(User.__table__), [user.row(password_hash, now) for user in county.users])
+    await conn.execute(
+        insert(User.__table__),
+        [user.row(password_hashes.get(user.username) or unusable_hash(), now) for user in county.users],
+    )
     if county.cameras:
         await conn.execute(insert(Camera.__table__), [{**cam, "created_at": now} for cam in county.cameras])
 

@@ -64,8 +64,7 @@ async def live_hub(data_dir: Path, **settings_kw: Any) -> AsyncIterator[LiveHub]
         secret_key="live-test-secret-" + "x" * 32,
         redis_url="",
         live_ice_hosts=["127.0.0.1"],
-        vision_enabled=False,
-        **settings_kw,
+        **{"vision_enabled": False, **settings_kw},
     )
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     engine = create_engine(settings)

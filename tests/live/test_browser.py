@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page
 
+from stream.pool import footage_path
 from tests.live.browser import artifacts_dir, chromium
 from tests.live.hub import LiveHub, live_hub
 
@@ -173,9 +174,10 @@ async def test_lookback_plays_a_recorded_segment_from_a_given_second(hub: LiveHu
         first = await wait_until_playing(page)
         assert first["mode"] == "lookback", first
         start_time = await page.evaluate("window.player.media.currentTime")
-        assert offset - 0.6 <= start_time <= offset + 1.5, start_time  # from the given second, not from 0
         seg = await page.evaluate("window.player.segment")
         assert seg["url"] == segment["url"] and abs(seg["offset"] - offset) < 0.01
+        # the first picture shown is the one at the given second (the segment's keyframes are 1 s apart)
+        assert offset - 1.05 <= seg["firstFrameAt"] <= offset + 0.6, seg
         f0 = (await info(page))["frames"]
         await asyncio.sleep(1.0)
         later = await info(page)
@@ -191,3 +193,30 @@ def _seconds(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+async def test_a_camera_removed_mid_view_frees_the_viewer_and_the_tile_says_why(hub: LiveHub, browser: Browser) -> None:
+    """The camera goes away while watched (an admin deletes it): the hub closes the viewer with the
+    source, the tile stalls, tries the fallback, and ends in a typed error (404), not a frozen picture."""
+    await hub.login("admin")
+    grid = "330100001001001"
+    body = {"name": "临时", "lat": 30.0005, "lon": 120.0005, "grid_code": grid, "source_url": str(footage_path())}
+    r = await hub.client.post("/api/v1/cameras", json=body, headers=hub.auth("admin"))
+    assert r.status_code == 201, r.text
+    camera = r.json()["id"]
+    page = await browser.new_page()
+    try:
+        await page.goto(player_url(hub, camera, "live") + "&stall_ms=2000")
+        await wait_until_playing(page, timeout_s=30)
+        assert len([v for v in hub.app.state.live.viewers.values() if v.camera_id == camera]) == 1
+        r = await hub.client.delete(f"/api/v1/cameras/{camera}", headers=hub.auth("admin"))
+        assert r.status_code == 204, r.text
+        deadline = time.monotonic() + 10
+        while any(v.camera_id == camera for v in hub.app.state.live.viewers.values()):
+            assert time.monotonic() < deadline, hub.app.state.live.stats()
+            await asyncio.sleep(0.1)
+        await page.wait_for_function("window.player.state === 'error'", timeout=15_000)
+        state = await info(page)
+        assert state["error"]["type"] == "http" and state["error"]["status"] == 404, state
+    finally:
+        await page.close()

@@ -44,6 +44,7 @@ USERS = {
     10: ("responder", "G1"),
     11: ("responder", "G2"),
     12: ("department", "T1"),
+    13: ("dispatcher", "T1"),
     21: ("responder", "G1"),
     22: ("responder", "G1"),
 }

@@ -86,23 +86,30 @@ async def test_channel_authorisation(ctx: Ctx) -> None:
 async def test_events_filtered_by_jurisdiction_or_assignee(ctx: Ctx) -> None:
     county = await Raw.connect(ctx.url, token(2))  # C: sees all
     g1 = await Raw.connect(ctx.url, token(10))  # G1
-    t1 = await Raw.connect(ctx.url, token(12))  # T1
-    for c in (county, g1, t1):
+    t1 = await Raw.connect(ctx.url, token(13))  # T1
+    dept = await Raw.connect(ctx.url, token(12))  # a department at T1: only what it is given
+    for c in (county, g1, t1, dept):
         await c.subscribe("events")
     await ctx.outbox(
         ("events", "event.assign", event_data(101, "G1")),
         ("events", "event.assign", event_data(102, "G2")),
         ("events", "event.assign", event_data(103, "G2", assignee=10)),  # G1's responder is the assignee
         ("events", "event.report", event_data(104, "G1")),
+        ("events", "event.assign", event_data(105, "G1", assignee=12)),  # assigned to the department
     )
     got = {}
-    for name, c in (("county", county), ("g1", g1), ("t1", t1)):
+    for name, c in (("county", county), ("g1", g1), ("t1", t1), ("dept", dept)):
         msgs = [m for m in await c.drain(0.5) if "data" in m]
         got[name] = [m["data"]["event_id"] for m in msgs]
         offsets = [m["offset"] for m in msgs]
         assert offsets == sorted(offsets)
-    assert got == {"county": [101, 102, 103, 104], "g1": [101, 103, 104], "t1": [101, 104]}
-    for c in (county, g1, t1):
+    assert got == {
+        "county": [101, 102, 103, 104, 105],
+        "g1": [101, 103, 104, 105],
+        "t1": [101, 104, 105],
+        "dept": [105],
+    }
+    for c in (county, g1, t1, dept):
         await c.close()
 
 
@@ -243,9 +250,9 @@ async def test_slow_client_is_closed_without_blocking_others(ctx: Ctx, monkeypat
 
 async def test_events_overflow_becomes_reset(ctx: Ctx) -> None:
     """A client behind by more than the queue bound gets one reset instead of the backlog."""
-    c = await Raw.connect(ctx.url, token(12))
+    c = await Raw.connect(ctx.url, token(13))
     await c.subscribe("events")
-    sessions = [s for s in ctx.realtime.fanout.sessions if s.user_id == 12 and "events" in s.subs]
+    sessions = [s for s in ctx.realtime.fanout.sessions if s.user_id == 13 and "events" in s.subs]
     assert len(sessions) == 1
     s = sessions[0]
     transport, s.transport = s.transport, None  # force the queued path, writer not started yet

@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch.db import Base
 from dispatch.models import OutboxMessage
 from hub.realtime.bus import Publication
 from hub.realtime.bus_redis import RedisBus
@@ -29,14 +28,11 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture(scope="module")
 async def pg_url() -> AsyncIterator[str]:
-    import hub.realtime.pending  # noqa: F401
-    import stream.models  # noqa: F401
+    from hub.migrations import upgrade
 
     url = await create_pg_database()
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    await engine.dispose()
+    # The real schema: some tests run the real app (create_app), whose background tasks use every table.
+    await asyncio.to_thread(upgrade, url)
     try:
         yield url
     finally:

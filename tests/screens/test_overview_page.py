@@ -59,7 +59,7 @@ async def test_drill_down_to_a_town(browser: Any, site: Site) -> None:
 
 async def test_layout_is_saved_on_the_server_and_a_stale_save_is_refused(site: Site) -> None:
     url = "/api/v1/screens/wall-b/layout"
-    assert (await site.http.get(url, headers=site.h("leader"))).status_code == 404
+    assert (await site.http.get(url, headers=site.h("leader"))).status_code == 204
     doc = {
         "uid": "wall-b",
         "schemaVersion": 1,

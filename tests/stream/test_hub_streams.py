@@ -21,7 +21,7 @@ from tests.streams_helpers import FOOTAGE, free_port
 
 @pytest.fixture(scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHub]:
-    async with live_hub(tmp_path_factory.mktemp("hub-streams"), vision_enabled=False, recording_segment_s=2.0) as h:
+    async with live_hub(tmp_path_factory.mktemp("hub-streams"), recording_segment_s=2.0) as h:
         for user in ("admin", "t1_dispatcher", "t2_dispatcher", "t1_worker"):
             await h.login(user)
         yield h

@@ -147,7 +147,7 @@ async def test_bad_url_is_reported_and_does_not_disturb_other_cameras(rtsp: Rtsp
     bad = [
         reader_of(f"rtsp://127.0.0.1:{dead_port}/nothing", camera_id=2),
         reader_of(f"rtsp://127.0.0.1:{rtsp.port}/no-such-mount", camera_id=3),
-        reader_of("rtsp://203.0.113.1;$(touch /tmp/gridhub-pwned)`id`/x", camera_id=4),
+        reader_of(f"rtsp://127.0.0.1:{dead_port}/x;$(touch /tmp/gridhub-pwned)`id`", camera_id=4),
         reader_of("concat:/etc/passwd|/etc/hosts", camera_id=5),
     ]
     before = good.packets_read
@@ -234,3 +234,79 @@ async def test_snapshot_decodes_the_current_gop_on_demand(rtsp: RtspServer, read
     frame = await reader.snapshot()
     assert frame is not None and frame.image.shape == (576, 768, 3)
     assert time.time() - frame.ts < 2.0
+
+
+class MjpegServer:
+    """An HTTP MJPEG camera (multipart/x-mixed-replace JPEGs at 10 fps), as many IP cameras serve."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import av
+        import cv2
+
+        with av.open(str(FOOTAGE)) as c:
+            self.jpegs = [
+                cv2.imencode(".jpg", f.to_ndarray(format="bgr24"))[1].tobytes()
+                for _, f in zip(range(20), c.decode(video=0), strict=False)
+            ]
+        jpegs = self.jpegs
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    for i in range(600):
+                        data = jpegs[i % len(jpegs)]
+                        self.wfile.write(
+                            b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                            + str(len(data)).encode()
+                            + b"\r\n\r\n"
+                            + data
+                            + b"\r\n"
+                        )
+                        time.sleep(0.1)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_http_mjpeg_camera_gives_frames(reader_of) -> None:
+    server = MjpegServer()
+    try:
+        reader = reader_of(server.url)
+        frames = await first_frames(reader, 3, fps=5.0)
+        assert frames[-1].image.shape == (576, 768, 3)
+        status = reader.status()
+        assert status["state"] == "online" and status["codec"] == "mjpeg"
+    finally:
+        server.close()
+
+
+async def test_wvp_stream_gone_is_asked_again(clip: Path, rtsp: RtspServer, wvp: FakeWvp, reader_of) -> None:
+    with RtspServer(clip) as first:
+        wvp.rtsp_url = first.url()
+        reader = reader_of(f"wvp://admin:admin123@127.0.0.1:{wvp.port}/dev1/ch1", camera_id=8)
+        await first_frames(reader, 1)
+        assert len(wvp.plays) == 1
+        wvp.rtsp_url = rtsp.url("cam2")  # the platform re-invites the camera on another media server
+        first.kill()
+        await wait_state(reader, {"offline", "error"})
+        await wait_state(reader, {"online"}, timeout=20)
+        frames = await first_frames(reader, 1)
+        assert frames[0].width == 768
+        assert len(wvp.plays) >= 2 and wvp.logins == 1  # the token was kept

@@ -1,7 +1,7 @@
 // 运行概览大屏: loads the layout document and the overview, draws the tiles, follows
 // screen:overview.{code} live, drills down county → town → village → grid → event, and edits the layout.
 
-import { api, ApiError, connectionBadge, escapeHtml, Live, LEVEL_NAMES, requireLogin, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
+import { api, connectionBadge, escapeHtml, Live, LEVEL_NAMES, requireLogin, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
 import { DEFAULT_LAYOUT, TILES } from "/static/js/overview-tiles.js";
 
 requireLogin();
@@ -103,10 +103,10 @@ async function loadCameras() {
 
 async function loadLayout() {
   try {
-    const saved = await api("/api/v1/screens/overview/layout");
+    const saved = await api("/api/v1/screens/overview/layout"); // 204 (no body): none saved yet
     if (saved && Array.isArray(saved.tiles)) layout = saved;
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 404) console.warn("layout", err);
+    console.warn("layout", err);
   }
 }
 

@@ -152,6 +152,7 @@ export class Player extends EventTarget {
   }
 
   _frame() {
+    if (this.frames === 0 && this.segment && this._media) this.segment.firstFrameAt = this._media.currentTime;
     this._mark("frame");
     this.frames++;
     this._lastFrameAt = performance.now();
