@@ -13,7 +13,9 @@ router = APIRouter(prefix="/api/v1/me", tags=["auth"])
 
 
 class PositionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lat": 30.41, "lon": 119.98}]})
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"lat": 30.41, "lon": 119.98}]}
+    )
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
     lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
     accuracy_m: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None

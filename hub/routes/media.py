@@ -96,5 +96,8 @@ def _is_picture(data: bytes) -> bool:
     import cv2
     import numpy as np
 
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:  # some malformed files make the decoder raise rather than return None
+        return False
     return image is not None and image.size > 0
