@@ -37,7 +37,7 @@ _ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in 
 
 
 #: ``check_complexity`` as a JSON Schema pattern, so API clients know the rule (and generated tests respect it).
-COMPLEXITY_PATTERN = r"^(?=[\s\S]*[A-Za-z])(?=[\s\S]*[0-9])[\s\S]{8,}$"
+COMPLEXITY_PATTERN = r"^(?=[^\x00]*[A-Za-z])(?=[^\x00]*[0-9])[^\x00]{8,}$"
 
 #: How much lower than the event loop the argon2 workers are scheduled (Linux: per thread).
 WORKER_NICE = 19
