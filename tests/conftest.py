@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,14 @@ class Api:
         return [e["id"] for e in r.json()["items"]]
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-async def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+@asynccontextmanager
+async def running_api(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    """A fresh app on a fresh database of ``backend`` with the tiny county, one logged-in token per user."""
     from hub.app import create_app
     from hub.db import create_engine, create_session_factory
     from hub.migrations import upgrade
     from hub.settings import Settings
 
-    backend: str = request.param
     data_dir: Path = tmp_path_factory.mktemp(f"gridhub-{backend}")
     url = await create_pg_database() if backend == "postgres" else ""
     # Every test of the session logs in from the one ASGI client address: no per-address limit here
@@ -120,3 +121,10 @@ async def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
             yield api
     if url:
         await drop_pg_database(url)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    """The session's app per engine, shared by the API tests (each test makes its own events)."""
+    async with running_api(request.param, tmp_path_factory) as api:
+        yield api

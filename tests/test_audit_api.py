@@ -13,17 +13,27 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.requests import Request
 
 from dispatch import users
 from hub.addresses import client_address, parse_networks
-from tests.conftest import Api
+from tests.conftest import Api, running_api
 from tests.county import PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+async def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    """A fresh app of this module's own: these tests read the trail as a whole (latest rows, per-address
+    refusal budget), which other modules' steps on the session app would change."""
+    async with running_api(request.param, tmp_path_factory) as fresh:
+        yield fresh
 
 
 async def rows(api: Api, **params: Any) -> list[dict[str, Any]]:
