@@ -45,18 +45,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from live_clock import PATTERN_JS, latency_ms, read_clock  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-]
+from tests.live.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser tests' own launch)
+
 SECRET = "bench-live-secret-" + "x" * 32
 PASSWORD = "Benchpass123"
 
