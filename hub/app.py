@@ -7,8 +7,10 @@ reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -65,6 +67,23 @@ an event outside your jurisdiction answers 404.
 """
 
 
+SHUTDOWN_STEP_S = 10.0
+
+
+async def _shutdown_step(name: str, step: Awaitable[None]) -> None:
+    """One part of the shutdown, bounded: a part that hangs is logged and left, so the rest still stops."""
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_S)
+    except TimeoutError:
+        log.error("shutdown: %s did not stop within %.0f s; going on without it", name, SHUTDOWN_STEP_S)
+    except Exception:
+        log.exception("shutdown: %s failed", name)
+    else:
+        if (took := time.monotonic() - started) > 2.0:
+            log.warning("shutdown: %s took %.1f s", name, took)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_engine(settings)
@@ -119,16 +138,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             if settings.vision_enabled:
-                await runner.stop()
-            await live_view.stop()
-            await mjpeg.stop()
-            await streams.stop()
-            await tasks.stop(demo_task)
-            await overview_feed.stop()
-            await realtime.stop()
-            await stop_tasks(audit_task)
-            await login_limiter.close()
-            await engine.dispose()
+                await _shutdown_step("vision", runner.stop())
+            await _shutdown_step("live view", live_view.stop())
+            await _shutdown_step("mjpeg", mjpeg.stop())
+            await _shutdown_step("streams", streams.stop())
+            await _shutdown_step("demo activity", tasks.stop(demo_task))
+            await _shutdown_step("overview feed", overview_feed.stop())
+            await _shutdown_step("realtime", realtime.stop())
+            await _shutdown_step("audit", stop_tasks(audit_task))
+            await _shutdown_step("login limiter", login_limiter.close())
+            await _shutdown_step("database", engine.dispose())
             gcwatch.uninstall()
 
     app = FastAPI(

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=500)
     # Realtime delivery (DESIGN section 6).
     stream_maxlen: int = Field(default=100_000, ge=100, description="Entries kept per durable channel.")
+    stream_idle_ttl_s: int = Field(
+        default=7 * 86400,
+        ge=0,
+        description="Redis bus: a channel's keys expire after this long without a publish or a subscribe (0: never).",
+    )
     stream_max_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024 * 1024, description="Memory kept per channel ring of the in-process bus."
     )

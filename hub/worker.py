@@ -30,7 +30,7 @@ async def run_vision_worker(settings: Settings, *, worker_id: str | None = None)
     worker_id = worker_id or f"vision-{uuid.uuid4().hex[:8]}"
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
-    bus = RedisBus(settings.redis_url, maxlen=settings.stream_maxlen)
+    bus = RedisBus(settings.redis_url, maxlen=settings.stream_maxlen, idle_ttl_s=settings.stream_idle_ttl_s)
     await bus.start()
 
     async def frames_for(camera_id: int) -> AsyncIterator[Frame]:

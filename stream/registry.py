@@ -127,6 +127,9 @@ def _row(line: int, rec: dict[str, str]) -> ImportRow:
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         raise ValueError("lat must lie in [-90, 90] and lon in [-180, 180]")
     source = rec.get("source_url", "")
+    scheme, sep, rest = source.partition("://")
+    if sep:
+        source = scheme.lower() + sep + rest  # camera lists from vendors write RTSP:// too
     if len(source) > 500:
         raise ValueError("source_url is longer than 500 characters")
     problem = validate(source)

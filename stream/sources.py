@@ -34,6 +34,24 @@ _SCHEMES = {
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]*)@")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+_CTL = r"\x00-\x1f\x7f"
+_USER = r"(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
+_HOST = r"(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?"
+_SEGMENT = rf"[^{_CTL}\s/?#]+"
+#: The syntax of a source URL, as the API's schema states it (JSON Schema ``pattern``, the common subset of
+#: Python's and ECMAScript's regular expressions): empty (on the map only), an absolute path, a file URL, an
+#: RTSP or HTTP URL with a host, or a WVP channel. :func:`validate` applies exactly this, then the kind's rules.
+SOURCE_PATTERN = (
+    rf"^(?:|/[^{_CTL}]*|file://(?:localhost)?/[^{_CTL}]*"
+    rf"|(?:rtsps?|rtsp\+tcp|rtsp\+udp|https?)://{_USER}{_HOST}(?:[/?#][^{_CTL}]*)?"
+    rf"|wvps?://{_USER}{_HOST}/{_SEGMENT}/{_SEGMENT}/?)$"
+)
+_SOURCE_RE = re.compile(SOURCE_PATTERN)
+SOURCE_SYNTAX = (
+    "rtsp:// (rtsps://, rtsp+tcp://, rtsp+udp://) or http(s):// with a host, an absolute path, file:///path, "
+    "or wvp(s)://[user:password@]host:port/{deviceId}/{channelId} (lower-case scheme, no control characters)"
+)
+
 
 class SourceError(ValueError):
     """A source URL gridhub will not open (unknown scheme, malformed)."""
@@ -92,8 +110,10 @@ def parse(url: str, *, default_transport: str = "tcp") -> Source:
 
 def validate(url: str) -> str | None:
     """None when the URL is acceptable (or empty: a camera on the map only), else the reason."""
-    if not url.strip():
+    if not url:
         return None
+    if not _SOURCE_RE.fullmatch(url):
+        return f"not a source URL: use {SOURCE_SYNTAX}"
     try:
         src = parse(url)
     except SourceError as exc:

@@ -61,7 +61,9 @@ class Realtime:
         if settings.redis_url:
             from hub.realtime.bus_redis import RedisBus
 
-            self.bus = RedisBus(settings.redis_url, maxlen=settings.stream_maxlen)
+            self.bus = RedisBus(
+                settings.redis_url, maxlen=settings.stream_maxlen, idle_ttl_s=settings.stream_idle_ttl_s
+            )
         else:
             self.bus = MemoryBus(
                 maxlen=settings.stream_maxlen, max_bytes=settings.stream_max_bytes, idle_s=settings.channel_idle_s

@@ -11,6 +11,11 @@ Per channel ``C`` (keys share the hash tag ``{C}``):
 * ``gridhub:{C}:l`` the latest frame of a transient (``screen:``) channel;
 * pub/sub channel ``gridhub:m:C`` carries each frame as it is appended.
 
+A channel's keys expire after ``idle_ttl_s`` without a publish or a subscribe (default 7 days; 0 keeps them
+forever): the ``dispatch:<user>`` of a departed responder or the ``screen:overview.<code>`` of a removed
+grid do not stay in Redis for good. A channel that comes back starts a new epoch (its counter restarts from
+Redis ``TIME``), so a client still holding an old offset gets a reset, as after a Redis that lost its data.
+
 One Lua script assigns the offset, builds the frame, appends and publishes atomically, so every hub
 sees a channel's frames in offset order. A hub reads pub/sub on ONE connection for all the channels it
 has clients for (one reader task per process) and keeps, per channel, the last offset it delivered: a
@@ -48,6 +53,7 @@ from hub.tasks import supervise
 
 log = logging.getLogger("gridhub.realtime.redis")
 
+# Creates the counter and epoch of a channel seen for the first time. ``ttl`` (seconds, 0: none) must be set.
 _INIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
@@ -57,10 +63,23 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 """
 
+# Pushes back the expiry of the keys named (all of the channel's durable keys that exist).
+_TOUCH = """
+local function touch(n)
+  if ttl > 0 then
+    for i = 1, n do redis.call('EXPIRE', KEYS[i], ttl) end
+  end
+end
+"""
+
 # KEYS: counter, epoch, stream, relayed, latest.  ARGV: channel (JSON), frame tail, outbox id or '',
-# maxlen, pub/sub channel, durable ('1'/'0').  Returns the offset (string).
+# maxlen, pub/sub channel, durable ('1'/'0'), idle ttl seconds.  Returns the offset (string).
 PUBLISH_LUA = (
     """
+local ttl = tonumber(ARGV[7])
+"""
+    + _TOUCH
+    + """
 local oid = ARGV[3]
 if oid ~= '' then
   local prev = redis.call('ZSCORE', KEYS[4], oid)
@@ -81,14 +100,21 @@ if oid ~= '' then
   if redis.call('ZCARD', KEYS[4]) > 20000 then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, 9999) end
 end
 redis.call('PUBLISH', ARGV[5], frame)
+touch(4)
 return offs
 """
 )
 
-# KEYS: counter, epoch, stream.  ARGV: since or '', limit.  Returns {latest, epoch, reset(0/1), frames…}.
+# KEYS: counter, epoch, stream.  ARGV: since or '', limit, idle ttl seconds.
+# Returns {latest, epoch, reset(0/1), frames…}.
 HISTORY_LUA = (
-    _INIT
+    """
+local ttl = tonumber(ARGV[3])
+"""
+    + _TOUCH
+    + _INIT
     + """
+touch(3)
 local latest = redis.call('GET', KEYS[1])
 local epoch = redis.call('GET', KEYS[2]) or latest
 if ARGV[1] == '' then return {latest, epoch, 0} end
@@ -122,10 +148,13 @@ return 0
 
 
 class RedisBus(Bus):
-    def __init__(self, url: str, *, maxlen: int = 100_000, prefix: str = "gridhub:") -> None:
+    def __init__(
+        self, url: str, *, maxlen: int = 100_000, prefix: str = "gridhub:", idle_ttl_s: int = 7 * 86400
+    ) -> None:
         super().__init__()
         self.url = url
         self.maxlen = maxlen
+        self.idle_ttl_s = max(0, int(idle_ttl_s))
         self.prefix = prefix
         self.redis: aioredis.Redis | None = None
         #: channel → last offset delivered to the sink (``None`` while the watch is being set up); the
@@ -194,6 +223,7 @@ class RedisBus(Bus):
                             self.maxlen,
                             self._mchan(item.channel),
                             "1" if durable else "0",
+                            self.idle_ttl_s,
                         ],
                         client=pipe,
                     )
@@ -206,7 +236,9 @@ class RedisBus(Bus):
     async def history(self, channel: str, since: int | None, limit: int) -> History:
         assert self.redis is not None
         try:
-            reply = await self._history(keys=self._keys(channel)[:3], args=["" if since is None else str(since), limit])
+            reply = await self._history(
+                keys=self._keys(channel)[:3], args=["" if since is None else str(since), limit, self.idle_ttl_s]
+            )
         except (RedisError, OSError) as exc:
             raise BusUnavailable(str(exc)) from exc
         result = History(latest=int(reply[0]), epoch=int(reply[1]), reset=bool(int(reply[2])))

@@ -32,7 +32,7 @@ from stream.models import Camera
 from stream.pool import ReaderPool, entry_of
 from stream.recordings import NoRecording, RecordingStore
 from stream.registry import MAX_TAGS, camera_dict, merge_source, parse_csv
-from stream.sources import redact, validate
+from stream.sources import SOURCE_PATTERN, redact, validate
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
@@ -88,6 +88,7 @@ class CameraIn(Storable):
         str,
         Field(
             max_length=500,
+            pattern=SOURCE_PATTERN,
             description="rtsp:// (rtsp+udp:// for UDP), http(s)://, an absolute file path, or "
             "wvp://user:password@host:port/{deviceId}/{channelId}; empty: on the map only",
         ),
@@ -104,7 +105,14 @@ class CameraPatch(Storable):
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     lat: Annotated[float | None, Field(ge=-90, le=90)] = None
     lon: Annotated[float | None, Field(ge=-180, le=180)] = None
-    source_url: Annotated[str | None, Field(max_length=500)] = None
+    source_url: Annotated[
+        str | None,
+        Field(
+            max_length=500,
+            pattern=SOURCE_PATTERN,
+            description="As on create; the masked URL (`user:***@`) keeps the stored password",
+        ),
+    ] = None
     grid_code: Annotated[str | None, Field(max_length=32)] = None
     tags: Annotated[list[Tag] | None, Field(max_length=MAX_TAGS)] = None
     enabled: bool | None = None
@@ -300,6 +308,16 @@ async def import_cameras(request: Request, user: AdminUser, db_session: SessionD
         await _sync_pool(request, db_session, camera)
     rejected.sort(key=lambda r: r["line"])
     return ImportReport(created=len(cameras), ids=[c.id for c in cameras], rejected=rejected)
+
+
+@router.api_route("/import", methods=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False)
+async def import_other_methods() -> Response:
+    """``/cameras/import`` takes only POST (without this, ``GET /cameras/import`` would be read as a camera id)."""
+    return JSONResponse(
+        error_body("method_not_allowed", "only POST (a text/csv camera list) is allowed here"),
+        status_code=405,
+        headers={"Allow": "POST"},
+    )
 
 
 @router.get("/{camera_id}", responses=READ_RESPONSES)

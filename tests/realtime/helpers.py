@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -177,7 +178,14 @@ class InProcessHub:
         self.app = app
         self.port = free_port()
         self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, ws=ws, log_level="warning", ws_ping_interval=None, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            ws=ws,
+            log_level="warning",
+            ws_ping_interval=None,
+            lifespan="on",
+            timeout_graceful_shutdown=5,  # as `gridhub serve`: a connection that does not close is cancelled
         )
         self.server = uvicorn.Server(self.config)
         self.task: asyncio.Task[None] | None = None
@@ -196,8 +204,17 @@ class InProcessHub:
 
     async def __aexit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 15)
+        if self.task is None:
+            return
+        done, _ = await asyncio.wait([self.task], timeout=20)
+        if not done:  # say where the shutdown hangs before giving up on it
+            stacks = io.StringIO()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.print_stack(limit=6, file=stacks)
+            self.task.cancel()
+            raise AssertionError(f"the hub did not stop within 20 s; tasks still running:\n{stacks.getvalue()}")
+        self.task.result()
 
 
 class HubProc:

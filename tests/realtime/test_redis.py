@@ -90,6 +90,44 @@ async def test_bus_contract(redis_proc: RedisProc, flushed: None) -> None:
         await bus.close()
 
 
+async def test_idle_channels_expire_and_come_back_in_a_new_epoch(redis_proc: RedisProc, flushed: None) -> None:
+    """Item 16: a channel nobody publishes to or subscribes to leaves Redis after the idle TTL; when it is used
+    again, its offsets start a new, higher epoch, so an old offset is a reset and not a silent gap."""
+    bus = RedisBus(redis_proc.url, maxlen=100, idle_ttl_s=2)
+    await bus.start()
+    try:
+        assert bus.redis is not None
+        first = await bus.publish_many([Publication("dispatch:77", "t", {"i": i}, outbox_id=i) for i in range(3)])
+        await bus.history("dispatch:88", None, 10)  # subscribed to, never published: its counter too
+        keys = sorted(k.decode() for k in await bus.redis.keys("gridhub:*"))
+        assert keys == sorted(
+            [*(f"gridhub:{{dispatch:77}}:{k}" for k in "cesx"), *(f"gridhub:{{dispatch:88}}:{k}" for k in "ce")]
+        ), keys
+        for key in keys:
+            assert 0 < await bus.redis.ttl(key) <= 2, key
+        await asyncio.sleep(1.2)
+        await bus.history("dispatch:77", first[-1], 10)  # a subscribe keeps it alive
+        await asyncio.sleep(1.2)
+        assert await bus.redis.exists("gridhub:{dispatch:77}:c")
+        assert not await bus.redis.exists("gridhub:{dispatch:88}:c")
+        await asyncio.sleep(2.2)
+        assert await bus.redis.keys("gridhub:*") == []
+        again = await bus.history("dispatch:77", first[-1], 10)
+        assert again.reset and again.epoch > first[-1]
+        assert (await bus.publish_many([Publication("dispatch:77", "t", {"i": 9})]))[0] > first[-1]
+    finally:
+        await bus.close()
+
+    forever = RedisBus(redis_proc.url, maxlen=100, idle_ttl_s=0)
+    await forever.start()
+    try:
+        assert forever.redis is not None
+        await forever.publish_many([Publication("dispatch:99", "t", {})])
+        assert await forever.redis.ttl("gridhub:{dispatch:99}:s") == -1
+    finally:
+        await forever.close()
+
+
 async def test_two_hubs_deliver_to_clients_on_either(
     tmp_path: Path, redis_proc: RedisProc, pg_url: str, flushed: None
 ) -> None:

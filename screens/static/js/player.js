@@ -426,15 +426,32 @@ export class Player extends EventTarget {
     if (!item || !item.url) throw new PlayerError("no_recording", "no recording covers that time");
     const video = this._video();
     video.controls = true;
+    // no autoplay: the element would present the segment's first picture before the seek lands
+    video.autoplay = false;
     const src = new URL(item.url, new URL(this.opts.base || "/", location.href));
     if (this.opts.token && !src.searchParams.has("token")) src.searchParams.set("token", this.opts.token);
     this.segment = { start: item.start, end: item.end, url: item.url, offset: Math.max(0, at - item.s) };
+    // the media fragment makes the browser start loading at the offset; the explicit seek below is
+    // what counts (a fragment past the end is ignored), and pictures are counted only once it landed
+    src.hash = `t=${this.segment.offset.toFixed(3)}`;
+    let started = false;
+    const start = () => {
+      if (started || gen !== this._gen) return;
+      started = true;
+      this._countVideoFrames(gen, video);
+      video.play().catch(() => {});
+    };
     video.addEventListener(
       "loadedmetadata",
       () => {
         if (gen !== this._gen) return;
-        video.currentTime = Math.min(this.segment.offset, Math.max(0, (video.duration || 0) - 0.1));
-        video.play().catch(() => {});
+        const target = Math.min(this.segment.offset, Math.max(0, (video.duration || 0) - 0.1));
+        if (Math.abs(video.currentTime - target) < 0.05 && !video.seeking) {
+          start();
+          return;
+        }
+        video.addEventListener("seeked", start, { once: true });
+        video.currentTime = target;
       },
       { once: true },
     );
@@ -444,7 +461,6 @@ export class Player extends EventTarget {
       this._fail(new PlayerError("http", `the recording cannot be played (media error ${code})`, { status: 0 }));
     });
     video.addEventListener("ended", () => gen === this._gen && this._set("ended"));
-    this._countVideoFrames(gen, video);
     this._watch(gen, { stall: false });
     video.src = src.toString();
   }
