@@ -28,7 +28,7 @@ from schemathesis.python import asgi
 from tests.county import PASSWORD, insert_county
 
 #: Examples per operation (positive and negative phases each); the whole run stays well under 2 minutes.
-EXAMPLES = 8
+EXAMPLES = 5
 #: Refusals that schema-valid input may still get: not logged in, not your role, not found or outside your
 #: jurisdiction, and a business rule of the current state (illegal step, stale version, duplicate; 412 where a
 #: route answers a stale version as a failed precondition).
