@@ -192,6 +192,9 @@ class Event(Base):
         Index("ix_events_reporter_state", "reporter_id", "state"),
         Index("ix_events_ext_pending", "extension_pending", "town_code"),
         Index("ix_events_lat_lon", "lat", "lon"),
+        # the period of the statistics and the big screen: reported in, closed in
+        Index("ix_events_created", "created_at"),
+        Index("ix_events_closed", "closed_at"),
     )
 
 
@@ -219,6 +222,7 @@ class EventAction(Base):
         Index("ix_event_actions_event", "event_id", "id"),
         Index("ix_event_actions_actor_event", "actor_id", "event_id"),
         Index("ix_event_actions_action_created", "action", "created_at"),
+        Index("ix_event_actions_created", "created_at"),  # activity in a period, whatever the action
     )
 
 

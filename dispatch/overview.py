@@ -11,6 +11,7 @@ costly ones (30-day trend, stage efficiency, resolution levels, hot words) are t
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -317,6 +318,14 @@ STOPWORDS = frozenset(
         "目前",
     }
 )
+
+
+def load_word_segmenter() -> None:
+    """Load jieba's dictionary now (about a second), so that the first big screen does not wait for it."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
 
 
 def hot_words(texts: Iterable[str], top: int = 30) -> list[dict[str, Any]]:

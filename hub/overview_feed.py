@@ -71,6 +71,7 @@ class OverviewFeed:
         self.slow_ttl_s = slow_ttl_s
         self._slow: dict[str, tuple[float, dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         self._written: set[int] = set()
         self.published = 0
 
@@ -198,6 +199,8 @@ class OverviewFeed:
 
     async def start(self) -> None:
         self._task = tasks.supervise("overview-feed", self.run)
+        # off the loop, at start: the first big screen opened then does not wait for the dictionary
+        self._warm = asyncio.get_running_loop().create_task(asyncio.to_thread(overview.load_word_segmenter))
 
     async def stop(self) -> None:
-        await tasks.stop(self._task)
+        await tasks.stop(self._task, self._warm)

@@ -36,6 +36,16 @@ export class ApiError extends Error {
   }
 }
 
+/** A response a page's boot script started before the modules ran (see overview-boot.js), taken once. */
+function takePrefetched(url) {
+  const prefetched = window.gridhubPrefetch;
+  const key = url.pathname + url.search;
+  if (!prefetched || !prefetched.has(key)) return null;
+  const started = prefetched.get(key);
+  prefetched.delete(key);
+  return started;
+}
+
 /** fetch() on the API with the bearer token; JSON in and out; ApiError with the server's message. */
 export async function api(path, { method = "GET", body, params } = {}) {
   const url = new URL(path, location.origin);
@@ -49,7 +59,8 @@ export async function api(path, { method = "GET", body, params } = {}) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
-  const r = await fetch(url, { method, headers, body: payload });
+  const prefetched = method === "GET" ? takePrefetched(url) : null;
+  const r = await (prefetched || fetch(url, { method, headers, body: payload }));
   if (r.status === 401) {
     setToken(null);
     location.replace(loginUrl());

@@ -196,17 +196,27 @@ export const TILES = {
     title: "热词(近7天)",
     mount(body) {
       const c = chart(body);
+      const palette = [C.accent, C.green, C.yellow, "#b37feb", "#fff"];
+      // the same word keeps its colour from one update to the next (no flicker on a wall)
+      const colour = (word) => palette[[...word].reduce((h, ch) => (h * 31 + ch.codePointAt(0)) >>> 0, 7) % palette.length];
+      let shown = null; // the words drawn now: the layout (the costliest drawing of the screen) runs only when they change
       return {
         resize: () => c.resize(),
-        update: (d) => empty(body, !d.hot_words.length, "近7天暂无事件文本") || c.setOption({
-          tooltip: {},
-          series: [{
-            type: "wordCloud", gridSize: 6, sizeRange: [0.7 * rem(), 2.2 * rem()], rotationRange: [0, 0],
-            left: "center", top: "center", width: "96%", height: "92%", shape: "square",
-            textStyle: { color: () => [C.accent, C.green, C.yellow, "#b37feb", "#fff"][Math.floor(Math.random() * 5)] },
-            data: d.hot_words.map((w) => ({ name: w.word, value: w.count })),
-          }],
-        }),
+        update: (d) => {
+          if (empty(body, !d.hot_words.length, "近7天暂无事件文本")) return;
+          const key = JSON.stringify(d.hot_words);
+          if (key === shown) return;
+          shown = key;
+          c.setOption({
+            tooltip: {},
+            series: [{
+              type: "wordCloud", gridSize: 10, sizeRange: [0.7 * rem(), 2.2 * rem()], rotationRange: [0, 0],
+              left: "center", top: "center", width: "96%", height: "92%", shape: "square",
+              textStyle: { color: (p) => colour(p.name) },
+              data: d.hot_words.map((w) => ({ name: w.word, value: w.count })),
+            }],
+          });
+        },
       };
     },
   },
