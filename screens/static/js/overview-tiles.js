@@ -5,6 +5,8 @@
 import { escapeHtml, LEVEL_NAMES, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
 
 const C = { accent: "#35c2ff", yellow: "#ffc53d", red: "#ff4d4f", green: "#52e08a", muted: "#7fa3d6", text: "#d8e8ff" };
+/** Overdue events drawn with a ripple on the map at most (the newest). */
+const RIPPLES_MAX = 20;
 const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize);
 
 function numbers(body, items) {
@@ -263,10 +265,14 @@ export const TILES = {
         const markers = layers.events ? d.markers : [];
         const point = (m) => ({ value: [m.lon, m.lat, 1], event: m, itemStyle: { color: m.warning === "red" ? C.red : m.warning === "yellow" ? C.yellow : C.accent } });
         const open = Object.fromEntries(d.children.map((r) => [r.name, r.open]));
+        // the newest overdue events ripple (markers come newest first); more ripples would be noise to the eye
+        // and a steady load on the wall's renderer, so older overdue ones are plain red points
+        const overdue = markers.filter((m) => m.warning === "red");
+        const rippling = new Set(overdue.slice(0, RIPPLES_MAX));
         const series = [
           { type: "map", map: ctx.mapName, geoIndex: 0, data: Object.entries(open).map(([name, value]) => ({ name, value })) },
-          { name: "事件", type: "scatter", coordinateSystem: "geo", symbolSize: 0.55 * rem(), data: markers.filter((m) => m.warning !== "red").map(point), zlevel: 2 },
-          { name: "超期事件", type: "effectScatter", coordinateSystem: "geo", symbolSize: 0.65 * rem(), data: markers.filter((m) => m.warning === "red").map(point), zlevel: 3,
+          { name: "事件", type: "scatter", coordinateSystem: "geo", symbolSize: 0.55 * rem(), data: markers.filter((m) => !rippling.has(m)).map(point), zlevel: 2 },
+          { name: "超期事件", type: "effectScatter", coordinateSystem: "geo", symbolSize: 0.65 * rem(), data: [...rippling].map(point), zlevel: 3,
             rippleEffect: { scale: 3 } },
           { name: "网格员", type: "scatter", coordinateSystem: "geo", symbol: "diamond", symbolSize: 0.5 * rem(), itemStyle: { color: C.green },
             data: layers.responders ? d.forces.positions.map((p) => ({ value: [p.lon, p.lat], name: p.name })) : [], zlevel: 2 },
