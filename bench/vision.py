@@ -4,8 +4,9 @@ One command, JSON on stdout, everything measured in the same run on the same fra
 footage (stream/footage/vtest.mp4):
 
 * ms per frame per backend at 320 and 640: the same YOLO network (built from yolo11n.yaml: the speed of
-  the architecture, weights do not change it) in torch, ONNX Runtime and OpenVINO, each through gridhub's
-  detector and as a bare ``model.predict`` loop, and the bundled FastestDet (352 fixed);
+  the architecture, weights do not change it) in torch, ONNX Runtime, OpenVINO and OpenVINO INT8 (NNCF,
+  calibrated on the footage), each through gridhub's detector and as a bare ``model.predict`` loop, and the
+  bundled FastestDet (352 fixed);
 * the pipeline (gate + detector + ByteTrack + rules) per detected frame vs the bare predict of the same model;
 * an idle camera's cost with motion gating (a still picture);
 * how many cameras one worker serves at 5 detection fps: measured by running N paced cameras at once;
@@ -265,6 +266,8 @@ def yolo_backends(frames: list[np.ndarray], workdir: Path) -> dict[str, Any]:
                 "torch": "yolo11n.yaml",
                 "onnxruntime": str(base.export("onnx", imgsz=imgsz)),
                 "openvino": str(base.export("openvino", imgsz=imgsz)),
+                # INT8 (NNCF), calibrated on 64 pictures spread over the bundled footage
+                "openvino_int8": str(base.export("openvino", imgsz=imgsz, int8=True)),
             }
             for name, path in paths.items():
                 model = base if name == "torch" else load_detector("ultralytics", path, imgsz=imgsz)
@@ -275,9 +278,9 @@ def yolo_backends(frames: list[np.ndarray], workdir: Path) -> dict[str, Any]:
                 )
                 ours = timed(lambda im, m=model: m.detect(im), frames)
                 out[f"{name}@{imgsz}"] = {"plain_predict": bare, "gridhub_detector": ours}
-                if name == "openvino":
+                if name.startswith("openvino"):
                     pipe = pipeline_ms(model, frames, gate=False)
-                    out[f"pipeline_openvino@{imgsz}"] = {
+                    out[f"pipeline_{name}@{imgsz}"] = {
                         **pipe,
                         "vs_bare_openvino_predict": round(pipe["ms_per_detected_frame"] / bare["ms_mean"], 2),
                         "speedup_vs_plain_torch_predict": round(

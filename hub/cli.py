@@ -279,6 +279,22 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_model(args: argparse.Namespace) -> int:
+    """Export an ultralytics model for CPU speed (ONNX, OpenVINO, OpenVINO INT8); prints the exported path."""
+    from vision.detectors import ModelError, load_detector
+    from vision.detectors.calibration import calibration_frames
+
+    try:
+        detector = load_detector("ultralytics", args.model, imgsz=args.imgsz)
+        pictures = calibration_frames(args.calibration) if args.int8 else None
+        out = detector.export(args.format, imgsz=args.imgsz, int8=args.int8, calibration=pictures)  # type: ignore[attr-defined]
+    except (ModelError, ValueError) as exc:
+        print(f"gridhub: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
 def cmd_worker_vision(args: argparse.Namespace) -> int:
     from hub.worker import run_vision_worker
 
@@ -386,6 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--max-frames", type=int, default=None)
     detect.add_argument("--min-score", type=float, default=None)
     detect.set_defaults(func=cmd_detect)
+
+    export = sub.add_parser("export-model", help="export an ultralytics model for CPU speed (ONNX, OpenVINO, INT8)")
+    export.add_argument("model", help="a .pt (or a .yaml: the architecture, untrained)")
+    export.add_argument("--format", default="openvino", choices=["openvino", "onnx"])
+    export.add_argument("--imgsz", type=int, default=640, help="the input size the detector will run at")
+    export.add_argument("--int8", action="store_true", help="INT8 quantization (OpenVINO, NNCF): faster on CPUs")
+    export.add_argument(
+        "--calibration", default=None, help="INT8: a video or folder of pictures of your cameras (default: bundled)"
+    )
+    export.set_defaults(func=cmd_export_model)
 
     worker = sub.add_parser("worker", help="background workers")
     worker_sub = worker.add_subparsers(dest="worker_command", required=True)

@@ -119,3 +119,45 @@ def test_detect_command_with_a_yolo_model_prints_only_json_lines(tmp_path: Path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [json.loads(line) for line in proc.stdout.splitlines()]  # nothing but JSON on stdout
     assert [x["frame"] for x in lines] == [0, 1]
+
+
+def test_export_model_command_quantizes_to_int8_on_pictures_of_the_cameras(tmp_path: Path) -> None:
+    """`gridhub export-model --int8` calibrates on the given pictures (a folder of snapshots here), writes an
+    OpenVINO INT8 model (FakeQuantize nodes in the graph), and that model detects through the same detector."""
+    pytest.importorskip("nncf", reason="NNCF (the ultralytics extra) is not installed")
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+    import openvino as ov
+
+    root = Path(__file__).resolve().parents[2]
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    for i, frame in enumerate(decoded(8)):
+        cv2.imwrite(str(snapshots / f"{i}.jpg"), frame)
+    command = [sys.executable, "-m", "hub.cli", "export-model", "yolo11n.yaml", "--imgsz", "320", "--int8"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [*command, "--calibration", str(snapshots)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    exported = tmp_path / proc.stdout.strip().splitlines()[-1]
+    assert exported.name == "yolo11n_int8_openvino_model" and (exported / "metadata.yaml").exists()
+    graph = ov.Core().read_model(next(exported.glob("*.xml")))
+    assert any(op.get_type_name() == "FakeQuantize" for op in graph.get_ops())  # quantized, not a copy
+    detector = load_detector("ultralytics", exported, imgsz=320)
+    assert isinstance(detector.detect(decoded(1)[0], min_score=0.0), list)
+
+    # bad input: a calibration source with no picture, and INT8 for ONNX, are refused with a message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run(
+        [*command, "--calibration", str(empty)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert proc.returncode == 2 and "no readable picture" in proc.stderr, proc.stderr[-500:]
+    proc = subprocess.run(
+        [*command, "--format", "onnx"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert proc.returncode == 2 and "int8 quantization is for the openvino format" in proc.stderr, proc.stderr[-500:]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +94,61 @@ class UltralyticsDetector:
             for b, s, c in zip(xyxy, scores, classes, strict=True)
         ]
 
-    def export(self, fmt: str, *, imgsz: int | None = None) -> Path:
-        """Export to ``onnx`` or ``openvino`` (CPU speed) next to the model; returns the exported path."""
+    def export(
+        self,
+        fmt: str,
+        *,
+        imgsz: int | None = None,
+        int8: bool = False,
+        calibration: Sequence[np.ndarray] | None = None,
+    ) -> Path:
+        """Export to ``onnx`` or ``openvino`` (CPU speed) next to the model; returns the exported path.
+
+        ``int8`` (OpenVINO only): post-training INT8 quantization with NNCF, its activation ranges measured
+        on ``calibration`` (BGR pictures of the cameras to watch; default: the bundled footage, see
+        :mod:`vision.detectors.calibration`). Written as ``<name>_int8_openvino_model``.
+        """
         if fmt not in ("onnx", "openvino"):
             raise ValueError("export format: onnx or openvino")
-        with quiet():
-            out = self.model.export(format=fmt, imgsz=imgsz or self.imgsz, dynamic=False, verbose=False)
+        if int8 and fmt != "openvino":
+            raise ValueError("int8 quantization is for the openvino format")
+        size = imgsz or self.imgsz
+        if not int8:
+            with quiet():
+                out = self.model.export(format=fmt, imgsz=size, dynamic=False, verbose=False)
+            return Path(out)
+        try:
+            import nncf  # noqa: F401  (ultralytics would try to install it)
+        except ImportError:
+            raise ModelError("(nncf)", "INT8 export needs NNCF: pip install 'gridhub[ultralytics]'") from None
+        from vision.detectors.calibration import calibration_frames
+
+        pictures = list(calibration) if calibration is not None else calibration_frames()
+        if not pictures:
+            raise ValueError("int8 export needs at least one calibration picture")
+        with tempfile.TemporaryDirectory(prefix="gridhub-calibration-") as tmp:
+            data = _calibration_dataset(Path(tmp), pictures, self.labels)
+            with quiet():
+                out = self.model.export(
+                    format="openvino", imgsz=size, dynamic=False, int8=True, data=str(data), fraction=1.0, batch=1,
+                    verbose=False,
+                )  # fmt: skip
         return Path(out)
+
+
+def _calibration_dataset(root: Path, pictures: Sequence[np.ndarray], labels: list[str]) -> Path:
+    """A dataset in ultralytics' layout (pictures only, no labels), as its INT8 export reads calibration."""
+    import cv2
+    import yaml
+
+    folder = root / "images" / "val"
+    folder.mkdir(parents=True)
+    for i, picture in enumerate(pictures):
+        cv2.imwrite(str(folder / f"{i:05d}.jpg"), as_bgr(picture))
+    data = root / "data.yaml"
+    names = {i: name for i, name in enumerate(labels)}
+    data.write_text(yaml.safe_dump({"path": str(root), "train": "images/val", "val": "images/val", "names": names}))
+    return data
 
 
 def quiet() -> contextlib.AbstractContextManager[object]:
