@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.models import Source, Urgency
+from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH
 
 #: A row id as the API takes it: PostgreSQL ``integer`` columns hold 32 bits.
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -29,6 +30,16 @@ def storable_text(value: str) -> str:
 NO_NUL = r"^[^\x00]*$"
 #: A ``str`` checked by ``storable_text`` (query parameters: add ``json_schema_extra={"pattern": NO_NUL}``).
 StorableText = Annotated[str, AfterValidator(storable_text)]
+#: A password being set (account creation, reset, change): the complexity rule, stated in the schema too.
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=MIN_LENGTH,
+        max_length=200,
+        json_schema_extra={"pattern": COMPLEXITY_PATTERN},
+        description="At least 8 characters with an ASCII letter and a digit (MLPS level 2).",
+    ),
+]
 
 
 def text_pattern(min_length: int, strip: bool) -> str:

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch import audit, users
 from dispatch.errors import AccountLocked, AuthenticationFailed, LockedOut, WrongPassword
 from dispatch.models import User
-from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH
-from dispatch.schemas import Storable
+from dispatch.schemas import NewPassword, Storable
 from hub.auditing import actor, address_of, record_refusal
 from hub.deps import LoggedInUser, RealtimeDep, SessionDep, SettingsDep
 from hub.metrics import LOGIN_FAILURES, LOGIN_LOCKOUTS
@@ -49,13 +48,7 @@ class PasswordChangeIn(Storable):
     )
     old_password: Annotated[str, Field(min_length=1, max_length=200)]
     new_password: Annotated[
-        str,
-        Field(
-            min_length=MIN_LENGTH,
-            max_length=200,
-            json_schema_extra={"pattern": COMPLEXITY_PATTERN},
-            description="At least 8 characters with an ASCII letter and a digit, not the current password.",
-        ),
+        NewPassword, Field(description="At least 8 characters with an ASCII letter and a digit, not the current one.")
     ]
 
 

@@ -16,8 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from dispatch import audit, users
 from dispatch.models import Role, Source, User
-from dispatch.passwords import COMPLEXITY_PATTERN, MIN_LENGTH, generate_password
-from dispatch.schemas import Storable, storable_text
+from dispatch.passwords import generate_password
+from dispatch.schemas import NewPassword, Storable, storable_text
 from dispatch.service import DISPATCH_ROLES
 from hub.auditing import actor
 from hub.deps import AdminUser, CurrentUser, RealtimeDep, SessionDep
@@ -30,15 +30,7 @@ Username = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0
 DisplayName = Annotated[str, Field(min_length=1, max_length=100)]
 Phone = Annotated[str, Field(max_length=32, pattern=r"^[0-9+() -]*$")]
 JurisdictionCode = Annotated[str, Field(min_length=1, max_length=32)]
-Password = Annotated[
-    str,
-    Field(
-        min_length=MIN_LENGTH,
-        max_length=200,
-        json_schema_extra={"pattern": COMPLEXITY_PATTERN},
-        description="At least 8 characters with an ASCII letter and a digit (MLPS level 2).",
-    ),
-]
+Password = NewPassword
 
 
 class UserOut(BaseModel):
