@@ -141,6 +141,7 @@ class OverviewFeed:
         return {
             "jurisdiction": {"code": node.code, "name": node.name, "level": node.level},
             "generated_at": now.isoformat(),
+            "timezone": self.zone.key,  # the zone of "today" and of the screen's clock
             **live,
             **month,
             **slow,

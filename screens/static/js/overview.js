@@ -124,7 +124,9 @@ function breadcrumbs(tree) {
 
 function tick() {
   const now = new Date();
-  document.getElementById("clock").textContent = now.toLocaleString("zh-CN", { hour12: false });
+  // the site's time (the zone "today" is counted in), whatever the zone of the browser showing it
+  const timeZone = data && data.timezone ? data.timezone : undefined;
+  document.getElementById("clock").textContent = now.toLocaleString("zh-CN", { hour12: false, timeZone });
 }
 
 // --- edit mode -------------------------------------------------------------------------------------
@@ -235,6 +237,7 @@ async function main() {
   render();
   performance.mark("gridhub:mounted");
   update(await first);
+  tick();
   performance.mark("gridhub:updated");
   const live = new Live({ onState: connectionBadge(document.getElementById("conn")) });
   const reload = async () => update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } }));
