@@ -188,7 +188,7 @@ export const TILES = {
       return {
         resize: () => c.resize(),
         update: (d) => empty(body, d.efficiency.every((s) => s.mean_hours === null), "近30天暂无可计算的环节用时") || c.setOption({
-          grid: { left: "12%", right: "4%", top: "10%", bottom: "14%" },
+          grid: { left: "2%", right: "4%", top: "24%", bottom: "2%", containLabel: true },
           tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "无数据" : `${v} 小时`) },
           xAxis: { type: "category", data: d.efficiency.map((s) => s.name), ...axisStyle() },
           yAxis: { type: "value", name: "小时", nameTextStyle: { color: C.muted }, ...axisStyle() },
