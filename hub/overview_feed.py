@@ -34,6 +34,8 @@ from hub import tasks
 CHANNEL_PREFIX = "screen:overview."
 #: How long a hub's report that a phone is connected stays true without being renewed (every publication).
 PRESENCE_TTL_S = 45.0
+#: Overview documents kept for HTTP answers (the jurisdictions asked most recently).
+DOCUMENTS_KEPT = 64
 
 
 def load_safety_weights(config_dir: Path) -> overview.SafetyWeights:
@@ -70,6 +72,9 @@ class OverviewFeed:
         self.refresh_s = refresh_s
         self.slow_ttl_s = slow_ttl_s
         self._slow: dict[str, tuple[float, dict[str, Any]]] = {}
+        #: code → (monotonic time, (outbox head, phones online), document): the last document computed for the
+        #: jurisdictions asked most recently (at most ``DOCUMENTS_KEPT``)
+        self._documents: dict[str, tuple[float, tuple[int, frozenset[int]], dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None
         self._written: set[int] = set()
@@ -104,11 +109,31 @@ class OverviewFeed:
             return local
         return local | {int(m) for m in members}
 
-    async def compute(self, node: Jurisdiction, db_session: AsyncSession) -> dict[str, Any]:
-        """The whole overview of ``node``: live tiles now, slow tiles from a cache of ``slow_ttl_s``."""
+    async def document(self, node: Jurisdiction, db_session: AsyncSession) -> dict[str, Any]:
+        """The overview as ``GET /screens/overview`` answers it: the last computed document while nothing has
+        changed since (same outbox head, younger than ``refresh_s``), else a new one. A wall of screens
+        reloading at once (a hub restarted, a network back) costs one computation, not one per screen."""
+        head = int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
+        online = frozenset(await self.online_responders())
+        cached = self._documents.get(node.code)
+        if cached is not None and cached[1] == (head, online) and time.monotonic() - cached[0] < self.refresh_s:
+            return cached[2]
+        return await self.compute(node, db_session, head=head, online=online)
+
+    async def compute(
+        self,
+        node: Jurisdiction,
+        db_session: AsyncSession,
+        *,
+        head: int | None = None,
+        online: frozenset[int] | None = None,
+    ) -> dict[str, Any]:
+        """The whole overview of ``node``: live tiles now, slow tiles from a cache of ``slow_ttl_s``. Given the
+        outbox ``head`` it was computed at, the document is kept for :meth:`document`."""
         now = utcnow()
+        online = frozenset(await self.online_responders()) if online is None else online
         live = await overview.live_tiles(
-            db_session=db_session, node=node, now=now, zone=self.zone, online_user_ids=await self.online_responders()
+            db_session=db_session, node=node, now=now, zone=self.zone, online_user_ids=online
         )
         cached = self._slow.get(node.code)
         if cached is None or time.monotonic() - cached[0] > self.slow_ttl_s:
@@ -138,7 +163,7 @@ class OverviewFeed:
         slow = dict(cached[1])
         # Today's bar of the trend is live, so that it never disagrees with the "today" tile.
         slow["trend"] = [*slow["trend"][:-1], {**slow["trend"][-1], **{k: live["today"][k] for k in ("new", "closed")}}]
-        return {
+        document = {
             "jurisdiction": {"code": node.code, "name": node.name, "level": node.level},
             "generated_at": now.isoformat(),
             "timezone": self.zone.key,  # the zone of "today" and of the screen's clock
@@ -154,13 +179,19 @@ class OverviewFeed:
                 "note": "基础数据(人口、房屋):尚未接入 gridhub,暂无数据",
             },
         }
+        if head is not None:  # computed as of this outbox head and these phones: reusable until either moves
+            self._documents.pop(node.code, None)
+            self._documents[node.code] = (time.monotonic(), (head, online), document)
+            while len(self._documents) > DOCUMENTS_KEPT:
+                del self._documents[next(iter(self._documents))]
+        return document
 
     # publishing -----------------------------------------------------------------------------------
     def watched_codes(self) -> list[str]:
         channels = self.realtime.fanout.channels
         return [name.removeprefix(CHANNEL_PREFIX) for name in channels if name.startswith(CHANNEL_PREFIX)]
 
-    async def publish_all(self) -> None:
+    async def publish_all(self, head: int | None = None) -> None:
         codes = self.watched_codes()
         if not codes:
             return
@@ -169,7 +200,7 @@ class OverviewFeed:
                 node = await db_session.get(Jurisdiction, code)
                 if node is None:
                     continue
-                data = await self.compute(node, db_session)
+                data = await self.compute(node, db_session, head=head)
                 await self.realtime.publish(CHANNEL_PREFIX + code, "overview", data)
                 self.published += 1
 
@@ -195,7 +226,7 @@ class OverviewFeed:
                 # Leading edge: publish at once; changes made while computing are seen by the next poll,
                 # so a burst costs one computation per poll period, not one per change.
                 head = now_head
-                await self.publish_all()
+                await self.publish_all(head)
                 last = time.monotonic()
 
     async def start(self) -> None:

@@ -54,6 +54,17 @@ async def test_handling_counts_follow_the_workflow(api: Api) -> None:
     assert after["closed"] == before["closed"] + 1
 
 
+async def test_screens_reloading_at_once_cost_one_computation(api: Api) -> None:
+    """While nothing changes (same outbox head, same phones, within the refresh period) every GET gets the
+    document computed once; the next change computes a new one."""
+    first = await overview(api, "leader")
+    again = await asyncio.gather(*(overview(api, "leader") for _ in range(5)))
+    assert {d["generated_at"] for d in again} == {first["generated_at"]}
+    await api.report()
+    after = await overview(api, "leader")
+    assert after["generated_at"] > first["generated_at"] and after["today"]["new"] == first["today"]["new"] + 1
+
+
 async def test_access_follows_the_jurisdiction(api: Api) -> None:
     assert (await overview(api, "t1_leader"))["jurisdiction"]["code"] == TOWN1
     r = await api.get("t1_leader", "/api/v1/screens/overview", params={"jurisdiction": "330100"})

@@ -42,7 +42,7 @@ async def screen_overview(
     node = await jurisdictions.get_jurisdiction(db_session=db_session, code=jurisdiction or user.jurisdiction_code)
     if not jurisdictions.contains(user.jurisdiction.path, node.path):
         raise NotFound(f"jurisdiction {node.code!r} not found")
-    return await request.app.state.overview_feed.compute(node, db_session)
+    return await request.app.state.overview_feed.document(node, db_session)
 
 
 LayoutName = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$", description="The screen, e.g. `overview`.")]
