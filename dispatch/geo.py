@@ -1,10 +1,12 @@
-"""Small geometry helpers: great-circle distance and point-in-polygon on GeoJSON rings."""
+"""Small geometry helpers: great-circle distance, the nearest items around a point, point-in-polygon on GeoJSON
+rings."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -26,10 +28,20 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float,
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
+@dataclass(frozen=True, slots=True)
+class Found(Generic[T]):
+    """What a search around a point found: the nearest ``items`` (at most its limit) and how many lie within
+    the radius in all (``total`` ≥ ``len(items)``)."""
+
+    items: list[T]
+    total: int
+
+
 def nearest(
     items: Iterable[T], lat: float, lon: float, radius_m: float, limit: int, position: Callable[[T], tuple[Any, Any]]
-) -> list[tuple[float, T]]:
-    """``(distance_m, item)`` for the items within ``radius_m`` of the point, nearest first, at most ``limit``."""
+) -> Found[tuple[float, T]]:
+    """``(distance_m, item)`` for the items within ``radius_m`` of the point, nearest first, at most ``limit``;
+    ``total`` counts every item within the radius."""
     found = []
     for item in items:
         item_lat, item_lon = position(item)
@@ -39,7 +51,7 @@ def nearest(
         if distance <= radius_m:
             found.append((distance, item))
     found.sort(key=lambda pair: pair[0])
-    return found[:limit]
+    return Found(found[:limit], len(found))
 
 
 def _in_ring(lon: float, lat: float, ring: list[list[float]]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.errors import NotFound, Unsuitable
@@ -22,15 +22,17 @@ async def get_jurisdiction(*, db_session: AsyncSession, code: str) -> Jurisdicti
     return node
 
 
-async def visible_tree(*, db_session: AsyncSession, user: User) -> list[Jurisdiction]:
-    """The user's node, its subtree and its ancestors (so the client can draw the path to the root)."""
+def visible_clause(user: User) -> ColumnElement[bool]:
+    """The nodes a user sees: their own, its subtree and its ancestors (the tree, its map, the command rooms
+    near a point)."""
     path = user.jurisdiction.path
     ancestors = [c for c in path.strip("/").split("/") if c]
-    rows = await db_session.scalars(
-        select(Jurisdiction)
-        .where((Jurisdiction.path.startswith(path, autoescape=True)) | (Jurisdiction.code.in_(ancestors)))
-        .order_by(Jurisdiction.path)
-    )
+    return or_(Jurisdiction.path.startswith(path, autoescape=True), Jurisdiction.code.in_(ancestors))
+
+
+async def visible_tree(*, db_session: AsyncSession, user: User) -> list[Jurisdiction]:
+    """The user's node, its subtree and its ancestors (so the client can draw the path to the root)."""
+    rows = await db_session.scalars(select(Jurisdiction).where(visible_clause(user)).order_by(Jurisdiction.path))
     return list(rows)
 
 

@@ -10,13 +10,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.geo import bounding_box, nearest
+from dispatch import jurisdictions
+from dispatch.db import utcnow
+from dispatch.geo import Found, bounding_box, nearest
 from dispatch.media import list_media, media_dict
 from dispatch.models import Event, EventAction, ExtensionRequest, Jurisdiction, Level, Role, State, User
 from dispatch.schemas import ActionOut, EventDetailOut, EventOut
 from dispatch.service import DISPATCH_ROLES, allowed_actions, load_visible_event, warning_of
 from dispatch.taxonomy import Taxonomy
 from dispatch.visibility import area_clause, took_part_clause, visible_clause
+from dispatch.workflow import OPEN_STATES
 
 #: Totals of list views are exact up to this many events.
 COUNT_CAP = 10_000
@@ -195,7 +198,7 @@ async def event_detail(*, db_session: AsyncSession, taxonomy: Taxonomy, user: Us
 
 async def nearby_responders(
     *, db_session: AsyncSession, viewer: User, lat: float, lon: float, radius_m: float, limit: int = 50
-) -> list[dict[str, Any]]:
+) -> Found[dict[str, Any]]:
     """Active responders (网格员, 处置人员) whose last position lies within the radius, nearest first.
 
     Only people inside the viewer's own jurisdiction subtree are shown (an event the viewer may open
@@ -215,7 +218,8 @@ async def nearby_responders(
         )
     )
     show_phone = viewer.role in DISPATCH_ROLES
-    return [
+    found = nearest(users, lat, lon, radius_m, limit, lambda u: (u.lat, u.lon))
+    items = [
         {
             "id": u.id,
             "name": u.display_name,
@@ -226,23 +230,27 @@ async def nearby_responders(
             "lon": u.lon,
             "distance_m": round(distance, 1),
         }
-        for distance, u in nearest(users, lat, lon, radius_m, limit, lambda u: (u.lat, u.lon))
+        for distance, u in found.items
     ]
+    return Found(items, found.total)
 
 
 async def nearby_centres(
-    *, db_session: AsyncSession, lat: float, lon: float, radius_m: float, limit: int = 20
-) -> list[dict[str, Any]]:
-    """Command rooms (治理中心) of the county, towns and villages within the radius, nearest first."""
+    *, db_session: AsyncSession, viewer: User, lat: float, lon: float, radius_m: float, limit: int = 20
+) -> Found[dict[str, Any]]:
+    """Command rooms (治理中心) of the county, towns and villages within the radius, nearest first: those of
+    the jurisdiction nodes the viewer sees (``jurisdictions.visible_clause``: their own, beneath, above)."""
     min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
     nodes = await db_session.scalars(
         select(Jurisdiction).where(
             Jurisdiction.level != Level.GRID.value,
             Jurisdiction.center_lat.between(min_lat, max_lat),
             Jurisdiction.center_lon.between(min_lon, max_lon),
+            jurisdictions.visible_clause(viewer),
         )
     )
-    return [
+    found = nearest(nodes, lat, lon, radius_m, limit, lambda j: (j.center_lat, j.center_lon))
+    items = [
         {
             "code": j.code,
             "name": j.name,
@@ -251,5 +259,41 @@ async def nearby_centres(
             "lon": j.center_lon,
             "distance_m": round(distance, 1),
         }
-        for distance, j in nearest(nodes, lat, lon, radius_m, limit, lambda j: (j.center_lat, j.center_lon))
+        for distance, j in found.items
     ]
+    return Found(items, found.total)
+
+
+async def nearby_events(
+    *, db_session: AsyncSession, viewer: User, lat: float, lon: float, radius_m: float, limit: int = 50
+) -> Found[dict[str, Any]]:
+    """Open events (待受理 … 待核查) within the radius, nearest first: those the viewer may read
+    (``visibility.visible_clause``, the rule of every list view), so each one opens in the detail."""
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
+    events = await db_session.scalars(
+        select(Event).where(
+            Event.state.in_([s.value for s in OPEN_STATES]),
+            Event.lat.between(min_lat, max_lat),
+            Event.lon.between(min_lon, max_lon),
+            visible_clause(viewer),
+        )
+    )
+    found = nearest(events, lat, lon, radius_m, limit, lambda e: (e.lat, e.lon))
+    now = utcnow()
+    items = [
+        {
+            "id": e.id,
+            "title": e.title,
+            "state": e.state,
+            "urgency": e.urgency,
+            "warning": warning_of(e, now),
+            "category_code": e.category_code,
+            "grid_code": e.grid_code,
+            "created_at": e.created_at.isoformat(),
+            "lat": e.lat,
+            "lon": e.lon,
+            "distance_m": round(distance, 1),
+        }
+        for distance, e in found.items
+    ]
+    return Found(items, found.total)

@@ -40,6 +40,7 @@ from hub.routes import (
     live,
     me,
     media,
+    nearby,
     overview,
     pages,
     stats,
@@ -170,7 +171,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)
-    modules = (health, auth, me, audit, jurisdictions, users, media, events, cameras, live, stats, overview, vision)
+    modules = (
+        health,
+        auth,
+        me,
+        audit,
+        jurisdictions,
+        users,
+        media,
+        events,
+        nearby,
+        cameras,
+        live,
+        stats,
+        overview,
+        vision,
+    )
     for module in modules:
         app.include_router(module.router)
     app.include_router(realtime.router)

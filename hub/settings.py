@@ -7,8 +7,9 @@ import os
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.addresses import Network, parse_networks
@@ -157,6 +158,47 @@ class Settings(BaseSettings):
     vision_lease_ttl_s: float = Field(
         default=3.0, ge=0.5, le=60, description="Camera lease among vision workers (Redis): handover time."
     )
+
+    # The map's basemap (screens/: the big screen's 辖区地图). None: gridhub's own GeoJSON, offline.
+    map_tiles: Literal["", "tianditu", "amap", "custom"] = Field(
+        default="",
+        description="Basemap tiles under gridhub's boundaries: empty (offline GeoJSON only), tianditu (天地图, needs "
+        "map_tile_key), amap (高德) or custom (map_tile_url).",
+    )
+    map_tile_key: str = Field(default="", max_length=200, description="天地图 browser key (tk).")
+    map_tile_url: str = Field(
+        default="",
+        max_length=500,
+        description="custom: tile URL template with {z}, {x}, {y} (and {s} for map_tile_subdomains), "
+        "http(s):// or a path on this host.",
+    )
+    map_tile_subdomains: str = Field(default="", max_length=20, description="custom: the letters {s} takes.")
+    map_tile_crs: Literal["", "wgs84", "gcj02"] = Field(
+        default="",
+        description="The datum the tiles are drawn in: wgs84 (CGCS2000 is within centimetres of it) or gcj02 "
+        "(China's offset datum); empty: the provider's own (tianditu wgs84, amap gcj02, custom wgs84).",
+    )
+    map_tile_dark: bool = Field(
+        default=True, description="Invert a light street map to suit the dark screens (off for imagery)."
+    )
+    map_tile_attribution: str = Field(
+        default="", max_length=200, description="custom: the credit shown on the map (tianditu/amap: their own)."
+    )
+
+    @model_validator(mode="after")
+    def _tiles_complete(self) -> Self:
+        if self.map_tiles == "tianditu" and not self.map_tile_key.strip():
+            raise ValueError("GRIDHUB_MAP_TILES=tianditu needs GRIDHUB_MAP_TILE_KEY (the 天地图 tk)")
+        if self.map_tiles == "custom":
+            url = self.map_tile_url.strip()
+            if not url.startswith(("http://", "https://", "/")):
+                raise ValueError("GRIDHUB_MAP_TILE_URL must start with http://, https:// or / for map_tiles=custom")
+            missing = [p for p in ("{z}", "{x}", "{y}") if p not in url]
+            if missing:
+                raise ValueError(f"GRIDHUB_MAP_TILE_URL lacks {', '.join(missing)}")
+            if "{s}" in url and not self.map_tile_subdomains:
+                raise ValueError("GRIDHUB_MAP_TILE_URL has {s}: set GRIDHUB_MAP_TILE_SUBDOMAINS (e.g. abc)")
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

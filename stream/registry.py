@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.geo import bounding_box, nearest
+from dispatch.geo import Found, bounding_box, nearest
+from dispatch.models import Jurisdiction, User
 from stream.models import Camera
 from stream.sources import redact, validate
 
@@ -42,6 +44,15 @@ def camera_dict(
     return out
 
 
+def visible_cameras(user: User) -> Select[tuple[Camera]]:
+    """The cameras a user sees (list, detail, media, nearby): those whose grid lies in the user's jurisdiction."""
+    return (
+        select(Camera)
+        .join(Jurisdiction, Camera.grid_code == Jurisdiction.code)
+        .where(Jurisdiction.path.startswith(user.jurisdiction.path, autoescape=True))
+    )
+
+
 def merge_source(current: str, incoming: str) -> str:
     """A PATCH that sends back the masked URL it was shown keeps the stored credentials."""
     if incoming == redact(current) and incoming != current:
@@ -50,14 +61,24 @@ def merge_source(current: str, incoming: str) -> str:
 
 
 async def nearby_cameras(
-    *, db_session: AsyncSession, lat: float, lon: float, radius_m: float, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Cameras within ``radius_m`` of the point, nearest first (bounding box in SQL, exact distance here)."""
+    *,
+    db_session: AsyncSession,
+    viewer: User,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int = 50,
+    status: Callable[[Camera], dict[str, Any]] | None = None,
+) -> Found[dict[str, Any]]:
+    """The viewer's cameras (``visible_cameras``) within ``radius_m`` of the point, nearest first (bounding box
+    in SQL, exact distance here); ``status`` gives each camera's true reader status where the caller has it."""
     min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
     cameras = await db_session.scalars(
-        select(Camera).where(Camera.lat.between(min_lat, max_lat), Camera.lon.between(min_lon, max_lon))
+        visible_cameras(viewer).where(Camera.lat.between(min_lat, max_lat), Camera.lon.between(min_lon, max_lon))
     )
-    return [camera_dict(c, d) for d, c in nearest(cameras, lat, lon, radius_m, limit, lambda c: (c.lat, c.lon))]
+    found = nearest(cameras, lat, lon, radius_m, limit, lambda c: (c.lat, c.lon))
+    items = [camera_dict(c, d, status=status(c) if status else None) for d, c in found.items]
+    return Found(items, found.total)
 
 
 @dataclass

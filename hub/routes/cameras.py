@@ -31,7 +31,7 @@ from hub.errors import error_body
 from stream.models import Camera
 from stream.pool import ReaderPool, entry_of
 from stream.recordings import NoRecording, RecordingStore
-from stream.registry import MAX_TAGS, camera_dict, merge_source, parse_csv
+from stream.registry import MAX_TAGS, camera_dict, merge_source, parse_csv, visible_cameras
 from stream.sources import SOURCE_PATTERN, redact, validate
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
@@ -145,17 +145,9 @@ def status_of(request: Request, camera: Camera) -> dict[str, Any]:
     return pool.status(camera.id)
 
 
-def _visible_query(user: User) -> Any:
-    return (
-        select(Camera)
-        .join(Jurisdiction, Camera.grid_code == Jurisdiction.code)
-        .where(Jurisdiction.path.startswith(user.jurisdiction.path, autoescape=True))
-    )
-
-
 async def visible_camera(db_session: AsyncSession, camera_id: int, user: User) -> Camera:
     """The camera if it lies in the user's jurisdiction; NotFound otherwise (the same as unknown)."""
-    camera = await db_session.scalar(_visible_query(user).where(Camera.id == camera_id))
+    camera = await db_session.scalar(visible_cameras(user).where(Camera.id == camera_id))
     if camera is None:
         raise NotFound(f"no camera {camera_id}")
     return camera
@@ -196,7 +188,7 @@ async def list_cameras(
     enabled: bool | None = None,
 ) -> CameraPage:
     """Cameras in the user's jurisdiction, with position, masked source and the reader's true status."""
-    query = _visible_query(user)
+    query = visible_cameras(user)
     if q:
         query = query.where(Camera.name.contains(q.replace("\x00", ""), autoescape=True))
     if enabled is not None:

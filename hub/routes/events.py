@@ -14,8 +14,8 @@ from dispatch.schemas import ACTION_BODIES, NO_NUL, ActionIn, EventDetailOut, Ev
 from dispatch.workflow import Action
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
 from hub.openapi import errors
-from hub.routes.cameras import lookback_links
-from stream.registry import nearby_cameras
+from hub.routes.cameras import lookback_links, status_of
+from hub.routes.nearby import Kind, search
 
 #: Text query parameters are checked by storable_text: the document says "no NUL".
 NUL_FREE = {"pattern": NO_NUL}
@@ -119,6 +119,7 @@ class NearbyOut(BaseModel):
 @router.get("/{event_id}/nearby", response_model=NearbyOut)
 async def nearby(
     event_id: EventId,
+    request: Request,
     user: CurrentUser,
     db_session: SessionDep,
     radius_m: Annotated[float, Query(gt=0, le=20_000)] = 2000,
@@ -126,21 +127,30 @@ async def nearby(
     """事件图搜: cameras, responders and command centres within ``radius_m`` of the event, nearest first;
     each camera links its recording around the report time (``lookback``: recordings list and clip).
 
-    Responders are those inside your own jurisdiction; their phones are shown to dispatchers and admins only.
+    The same searches and rules as ``GET /nearby`` (周边资源): the cameras of your jurisdiction, responders
+    inside your own jurisdiction (their phones to dispatchers and admins only), the command rooms of your tree.
     """
     event = await service.load_visible_event(db_session, user, event_id)
     if event.lat is None or event.lon is None:
         raise NotFound(f"event {event_id} has no position")
-    point = {"db_session": db_session, "lat": event.lat, "lon": event.lon, "radius_m": radius_m}
+    found = await search(
+        db_session=db_session,
+        viewer=user,
+        lat=event.lat,
+        lon=event.lon,
+        radius_m=radius_m,
+        kinds=(Kind.CAMERAS, Kind.RESPONDERS, Kind.CENTRES),
+        camera_status=lambda camera: status_of(request, camera),
+    )
     return NearbyOut(
         event_id=event.id,
         radius_m=radius_m,
         cameras=[
             {**camera, "lookback": lookback_links(camera["id"], event.created_at)}
-            for camera in await nearby_cameras(**point)
+            for camera in found[Kind.CAMERAS].items
         ],
-        responders=await queries.nearby_responders(viewer=user, **point),
-        centres=await queries.nearby_centres(**point),
+        responders=found[Kind.RESPONDERS].items,
+        centres=found[Kind.CENTRES].items,
     )
 
 

@@ -15,15 +15,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
 from dispatch.errors import NotFound
-from dispatch.models import Jurisdiction, User
+from dispatch.models import User
 from hub.deps import MediaUser, media_user_of
 from hub.errors import error_body
 from stream.mjpeg import CONTENT_TYPE, MjpegFeeds
 from stream.models import Camera
+from stream.registry import visible_cameras
 from stream.webrtc import LiveError, LiveView, TooManyViewers
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["live"])
@@ -65,11 +65,7 @@ def _refusal(status: int, code: str, message: str, headers: dict[str, str] | Non
 async def visible_camera(request: HTTPConnection, camera_id: int, user: User) -> Camera:
     """The camera, if it lies in the user's jurisdiction; NotFound otherwise (the same as unknown)."""
     async with request.app.state.session_factory() as db_session:
-        camera = await db_session.scalar(
-            select(Camera)
-            .join(Jurisdiction, Camera.grid_code == Jurisdiction.code)
-            .where(Camera.id == camera_id, Jurisdiction.path.startswith(user.jurisdiction.path, autoescape=True))
-        )
+        camera = await db_session.scalar(visible_cameras(user).where(Camera.id == camera_id))
     if camera is None:
         raise NotFound(f"no camera {camera_id}")
     return camera

@@ -1,4 +1,5 @@
-"""The big screen's API (运行概览大屏): its tiles for one jurisdiction, and its layout documents.
+"""The big screen's API (运行概览大屏): its tiles for one jurisdiction, its layout documents, and the basemap
+the pages' maps draw (``map-config``).
 
 The same document is pushed live on ``screen:overview.{code}`` by :mod:`hub.overview_feed`.
 """
@@ -12,7 +13,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from dispatch import jurisdictions
 from dispatch.errors import NotFound
 from dispatch.models import Role, User
-from hub.deps import RequireRole, SessionDep
+from hub.deps import CurrentUser, RequireRole, SessionDep
+from hub.maptiles import MapConfig, map_config
 from screens import layouts
 
 router = APIRouter(prefix="/api/v1/screens", tags=["screens"])
@@ -43,6 +45,13 @@ async def screen_overview(
     if not jurisdictions.contains(user.jurisdiction.path, node.path):
         raise NotFound(f"jurisdiction {node.code!r} not found")
     return await request.app.state.overview_feed.document(node, db_session)
+
+
+@router.get("/map-config", response_model=MapConfig)
+async def get_map_config(request: Request, _: CurrentUser) -> MapConfig:
+    """The basemap under the maps of the pages (``GRIDHUB_MAP_TILES`` …): none (the default: gridhub's own
+    GeoJSON boundaries, offline), 天地图, 高德 or a custom tile server, with the datum its tiles are drawn in."""
+    return map_config(request.app.state.settings)
 
 
 LayoutName = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$", description="The screen, e.g. `overview`.")]
