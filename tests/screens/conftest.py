@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -107,15 +109,20 @@ class Site:
         return r.json()
 
 
-@pytest.fixture(scope="module")
-async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def running_site(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> AsyncIterator[Site]:
+    """A hub on loopback with the tiny county and a token per user; ``overrides`` are more settings."""
     from hub.app import create_app
     from hub.db import create_engine, create_session_factory
     from hub.migrations import upgrade
     from hub.settings import Settings
 
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("site"), database_url="", secret_key="site-secret-" + "z" * 32, redis_url=""
+        data_dir=tmp_path_factory.mktemp("site"),
+        database_url="",
+        secret_key="site-secret-" + "z" * 32,
+        redis_url="",
+        **overrides,
     )
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     engine = create_engine(settings)
@@ -136,6 +143,12 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
 
 
 @pytest.fixture(scope="module")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+    async with running_site(tmp_path_factory) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
@@ -147,10 +160,34 @@ async def browser() -> AsyncIterator[Any]:
         await b.close()
 
 
-async def open_page(browser: Any, site: Site, user: str, path: str, *, width: int = 1920, height: int = 1080) -> Any:
-    """A new page logged in as ``user`` (the token put where the login page puts it) at ``path``."""
+async def open_page(
+    browser: Any,
+    site: Site,
+    user: str,
+    path: str,
+    *,
+    width: int = 1920,
+    height: int = 1080,
+    refused: list[str] | None = None,
+) -> Any:
+    """A new page logged in as ``user`` (the token put where the login page puts it) at ``path``.
+
+    With ``refused`` given, the page may reach 127.0.0.1 only: any other request is aborted and its URL
+    appended there (a test asserts the list stays empty).
+    """
     context = await browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     await context.add_init_script(f"localStorage.setItem('gridhub.token', {site.tokens[user]!r});")
+    if refused is not None:
+
+        async def loopback_only(route: Any) -> None:
+            url = route.request.url
+            if urlsplit(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
+                await route.continue_()
+            else:
+                refused.append(url)
+                await route.abort()
+
+        await context.route("**/*", loopback_only)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -2,12 +2,9 @@
 // returning {update(data), resize()}. `data` is the overview document of GET /api/v1/screens/overview
 // (the same document is pushed on screen:overview.{code}); tiles draw only what it holds.
 
-import { escapeHtml, LEVEL_NAMES, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
-
-const C = { accent: "#35c2ff", yellow: "#ffc53d", red: "#ff4d4f", green: "#52e08a", muted: "#7fa3d6", text: "#d8e8ff" };
-/** Overdue events drawn with a ripple on the map at most (the newest). */
-const RIPPLES_MAX = 20;
-const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize);
+import { escapeHtml, LEVEL_NAMES } from "/static/js/gridhub.js";
+import { MAP_TILE } from "/static/js/overview-map.js";
+import { C, rem } from "/static/js/overview-style.js";
 
 function numbers(body, items) {
   body.innerHTML = `<div class="numbers">${items
@@ -240,66 +237,7 @@ export const TILES = {
       };
     },
   },
-  map: {
-    title: "辖区地图",
-    defaultOptions: { layers: { events: true, heat: false, responders: true, cameras: false } },
-    mount(body, tile, ctx) {
-      const layers = { ...this.defaultOptions.layers, ...(tile.options && tile.options.layers) };
-      const names = { events: "事件", heat: "热力", responders: "网格员", cameras: "摄像头" };
-      body.innerHTML = `<div class="layers">${Object.keys(names)
-        .map((k) => `<label><input type="checkbox" data-layer="${k}" ${layers[k] ? "checked" : ""}> ${names[k]}</label>`)
-        .join("")}</div><div class="legend"><i style="background:${C.accent}"></i>正常<i style="background:${C.yellow}"></i>预警<i style="background:${C.red}"></i>超期<i style="background:${C.green}"></i>在线网格员</div><div class="chart"></div>`;
-      const c = echarts.init(body.querySelector(".chart"));
-      let last = null;
-      body.querySelectorAll("[data-layer]").forEach((box) => box.addEventListener("change", () => {
-        layers[box.dataset.layer] = box.checked;
-        tile.options = { ...(tile.options || {}), layers: { ...layers } };
-        if (last) draw(last);
-      }));
-      c.on("click", (p) => {
-        if (p.componentType === "geo" || p.seriesType === "map") {
-          const code = ctx.regionCodes[p.name];
-          if (code) ctx.drill(code);
-        } else if (p.seriesName === "事件" || p.seriesName === "超期事件") {
-          ctx.showEvent(p.data.event, p.event && p.event.event);
-        }
-      });
-      const draw = (d) => {
-        last = d;
-        const markers = layers.events ? d.markers : [];
-        const point = (m) => ({ value: [m.lon, m.lat, 1], event: m, itemStyle: { color: m.warning === "red" ? C.red : m.warning === "yellow" ? C.yellow : C.accent } });
-        const open = Object.fromEntries(d.children.map((r) => [r.name, r.open]));
-        // the newest overdue events ripple (markers come newest first); more ripples would be noise to the eye
-        // and a steady load on the wall's renderer, so older overdue ones are plain red points
-        const overdue = markers.filter((m) => m.warning === "red");
-        const rippling = new Set(overdue.slice(0, RIPPLES_MAX));
-        const series = [
-          { type: "map", map: ctx.mapName, geoIndex: 0, data: Object.entries(open).map(([name, value]) => ({ name, value })) },
-          { name: "事件", type: "scatter", coordinateSystem: "geo", symbolSize: 0.55 * rem(), data: markers.filter((m) => !rippling.has(m)).map(point), zlevel: 2 },
-          { name: "超期事件", type: "effectScatter", coordinateSystem: "geo", symbolSize: 0.65 * rem(), data: [...rippling].map(point), zlevel: 3,
-            rippleEffect: { scale: 3 } },
-          { name: "网格员", type: "scatter", coordinateSystem: "geo", symbol: "diamond", symbolSize: 0.5 * rem(), itemStyle: { color: C.green },
-            data: layers.responders ? d.forces.positions.map((p) => ({ value: [p.lon, p.lat], name: p.name })) : [], zlevel: 2 },
-          { name: "摄像头", type: "scatter", coordinateSystem: "geo", symbol: "rect", symbolSize: 0.35 * rem(), itemStyle: { color: "#b37feb" },
-            data: layers.cameras ? ctx.cameras.map((cam) => ({ value: [cam.lon, cam.lat], name: cam.name })) : [], zlevel: 1 },
-        ];
-        if (layers.heat) series.push({ name: "热力", type: "heatmap", coordinateSystem: "geo", data: d.markers.map((m) => [m.lon, m.lat, 1]), pointSize: 0.9 * rem(), blurSize: 1.4 * rem() });
-        const maxOpen = Math.max(1, ...Object.values(open));
-        c.setOption({
-          tooltip: { formatter: (p) => (p.data && p.data.event ? `${escapeHtml(p.data.event.title)}<br>${STATE_NAMES[p.data.event.state]} · ${WARNING_NAMES[p.data.event.warning]}` : `${escapeHtml(p.name)}${p.value !== undefined && !Array.isArray(p.value) ? `:在办 ${p.value} 件` : ""}`) },
-          visualMap: [
-            { seriesIndex: 0, min: 0, max: maxOpen, show: false, inRange: { color: ["#0d2f5e", "#1b5fae", "#2f8cff"] } },
-            ...(layers.heat ? [{ seriesIndex: series.length - 1, min: 0, max: 5, show: false, inRange: { color: ["rgba(0,0,255,0)", "#35c2ff", "#ffc53d", "#ff4d4f"] } }] : []),
-          ],
-          geo: { map: ctx.mapName, roam: true, zoom: 1.1, label: { show: true, color: "#cfe3ff", fontSize: 0.65 * rem() },
-            itemStyle: { areaColor: "#0d2f5e", borderColor: "#35c2ff", borderWidth: 1 },
-            emphasis: { itemStyle: { areaColor: "#245fb0" }, label: { color: "#fff" } } },
-          series,
-        }, { replaceMerge: ["series", "visualMap"] });
-      };
-      return { resize: () => c.resize(), update: draw };
-    },
-  },
+  map: MAP_TILE,
 };
 
 export const DEFAULT_LAYOUT = {

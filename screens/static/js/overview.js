@@ -11,10 +11,18 @@ const params = new URLSearchParams(location.search);
 const grid = document.getElementById("grid");
 const popup = document.getElementById("popup");
 
+const OFFLINE_MAP = { tiles: "", layers: [], crs: "wgs84", attribution: "", dark: true };
+
 const ctx = {
   mapName: "",
   regionCodes: {},
+  geo: null, // the boundaries drawn: a FeatureCollection of the child level (WGS-84)
+  mapConfig: OFFLINE_MAP,
   cameras: [],
+  leafletEngine: null, // overview-leaflet.js, loaded only with a basemap
+  playCamera(camera) {
+    import("/static/js/camera-window.js").then((m) => m.openCameraWindow(camera));
+  },
   drill(code) {
     const url = new URL(location.href);
     url.searchParams.set("jurisdiction", code);
@@ -90,7 +98,25 @@ async function loadMap() {
   const features = geo.features.filter((f) => (node.level === "grid" ? f.properties.code === node.code : f.properties.parent === node.code));
   ctx.mapName = `j-${node.code}`;
   ctx.regionCodes = Object.fromEntries(features.map((f) => [f.properties.name, f.properties.code]));
-  echarts.registerMap(ctx.mapName, { type: "FeatureCollection", features });
+  ctx.geo = { type: "FeatureCollection", features };
+  echarts.registerMap(ctx.mapName, ctx.geo);
+}
+
+/** The basemap (GET /api/v1/screens/map-config); offline GeoJSON when none is configured or Leaflet fails.
+ * Leaflet and the datum shift are fetched only when a basemap is configured. */
+async function loadMapConfig() {
+  try {
+    const config = await api("/api/v1/screens/map-config");
+    if (config.tiles) {
+      const { leafletEngine, loadLeaflet } = await import("/static/js/overview-leaflet.js");
+      await loadLeaflet();
+      ctx.leafletEngine = leafletEngine;
+    }
+    ctx.mapConfig = config;
+  } catch (err) {
+    console.warn("basemap unavailable, drawing the offline map", err);
+    ctx.mapConfig = OFFLINE_MAP;
+  }
 }
 
 async function loadCameras() {
@@ -217,7 +243,7 @@ async function main() {
   // Everything the first picture needs, at once (overview-boot.js started these requests already).
   const asked = params.get("jurisdiction") || undefined; // none: the user's own jurisdiction
   const first = api("/api/v1/screens/overview", { params: { jurisdiction: asked } });
-  const loading = Promise.all([api("/api/v1/jurisdictions"), loadLayout(), loadCameras()]);
+  const loading = Promise.all([api("/api/v1/jurisdictions"), loadLayout(), loadCameras(), loadMapConfig()]);
   first.catch(() => {}); // reported below, where it is awaited
   loading.catch(() => {});
   const me = await api("/api/v1/auth/me");
