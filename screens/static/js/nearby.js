@@ -6,6 +6,7 @@ import { api, escapeHtml, LEVEL_NAMES, STATE_NAMES, WARNING_NAMES } from "/stati
 
 export const RADII = [500, 1000, 2000, 5000];
 const ROLE_NAMES = { responder: "网格员", department: "职能部门" };
+const CAMERA_STATES = { connecting: "连接中", offline: "离线", error: "故障", no_source: "未接入" };
 
 /** A distance as people say it: "320 米", "1.2 公里", "12 公里". */
 export function distanceText(metres) {
@@ -107,7 +108,7 @@ export class NearbyPanel {
     }
     const d = (x) => `<span class="d">${distanceText(x.distance_m)}</span>`;
     this.el.innerHTML = `${head}<div class="lists">
-      ${section("摄像头", "cameras", f.cameras, (c) => `<li class="cam" data-camera="${c.id}" title="点击播放"><span class="ico cam"></span><span class="name">${escapeHtml(c.name)}</span>${c.status === "online" ? "" : `<span class="m">${c.status === "no_source" ? "未接入" : "离线"}</span>`}${d(c)}</li>`, "范围内没有摄像头")}
+      ${section("摄像头", "cameras", f.cameras, (c) => `<li class="cam" data-camera="${c.id}" title="点击播放"><span class="ico cam"></span><span class="name">${escapeHtml(c.name)}</span>${CAMERA_STATES[c.status] ? `<span class="m">${CAMERA_STATES[c.status]}</span>` : ""}${d(c)}</li>`, "范围内没有摄像头")}
       ${section("处置力量", "responders", f.responders, (r) => `<li data-responder="${r.id}"><span class="ico person"></span><span class="name">${escapeHtml(r.name)}</span><span class="m">${ROLE_NAMES[r.role] || ""}${r.phone ? ` · <span class="phone">${escapeHtml(r.phone)}</span>` : ""}</span>${d(r)}</li>`, "范围内没有在岗人员")}
       ${section("指挥中心", "centres", f.centres, (c) => `<li data-centre="${escapeHtml(c.code)}"><span class="ico centre"></span><span class="name">${escapeHtml(c.name)}</span><span class="m">${LEVEL_NAMES[c.level] || ""}</span>${d(c)}</li>`, "范围内没有指挥中心")}
       ${section("在办事件", "events", f.events, (e) => `<li class="ev" data-event="${e.id}"><span class="ico ev w-${e.warning}"></span><span class="name">${escapeHtml(e.title)}</span><span class="m">${STATE_NAMES[e.state] || e.state}${e.warning !== "none" ? ` · <span class="w-${e.warning}">${WARNING_NAMES[e.warning]}</span>` : ""}</span>${d(e)}</li>`, "范围内没有在办事件")}

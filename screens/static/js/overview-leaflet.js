@@ -52,7 +52,8 @@ export function leafletEngine(el, ctx, state, search) {
   }).addTo(map);
   const bounds = regions.getBounds();
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [24, 24] });
-  else map.setView(shift.toMap(30, 120), 12);
+  else if (ctx.centre) map.setView(shift.toMap(...ctx.centre), 15);
+  else map.fitWorld();
 
   const groups = { cameras: L.layerGroup().addTo(map), responders: L.layerGroup().addTo(map), events: L.layerGroup().addTo(map) };
   const searchGroup = L.layerGroup().addTo(map);

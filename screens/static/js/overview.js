@@ -17,6 +17,7 @@ const ctx = {
   mapName: "",
   regionCodes: {},
   geo: null, // the boundaries drawn: a FeatureCollection of the child level (WGS-84)
+  centre: null, // [lat, lon] of the jurisdiction, where it has no boundaries to fit
   mapConfig: OFFLINE_MAP,
   cameras: [],
   leafletEngine: null, // overview-leaflet.js, loaded only with a basemap
@@ -99,6 +100,7 @@ async function loadMap() {
   ctx.mapName = `j-${node.code}`;
   ctx.regionCodes = Object.fromEntries(features.map((f) => [f.properties.name, f.properties.code]));
   ctx.geo = { type: "FeatureCollection", features };
+  ctx.centre = node.center_lat == null ? null : [node.center_lat, node.center_lon];
   echarts.registerMap(ctx.mapName, ctx.geo);
 }
 
