@@ -63,7 +63,7 @@ function echartsEngine(el, ctx, state, search) {
       const { lat, lon, radius } = state.circle;
       const ring = circleRing(lat, lon, radius);
       series.push(
-        { name: "搜索范围", type: "custom", coordinateSystem: "geo", silent: true, zlevel: 4, data: [0],
+        { name: "搜索范围", type: "custom", coordinateSystem: "geo", silent: true, zlevel: 4, data: [[lon, lat]],
           renderItem: (params, api) => ({ type: "polygon", shape: { points: ring.map((p) => api.coord(p)) },
             style: { fill: "rgba(53,194,255,.12)", stroke: C.accent, lineWidth: 2, lineDash: [8, 5] } }) },
         { name: "搜索中心", type: "scatter", coordinateSystem: "geo", silent: true, zlevel: 4, symbol: "pin", symbolSize: 1.5 * rem(),
