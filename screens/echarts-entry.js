@@ -5,6 +5,7 @@
 import * as echarts from "echarts/core";
 import {
   BarChart,
+  CustomChart,
   EffectScatterChart,
   GaugeChart,
   HeatmapChart,
@@ -26,6 +27,7 @@ import "echarts-wordcloud";
 
 echarts.use([
   BarChart,
+  CustomChart, // the map's search circle (周边搜索)
   EffectScatterChart,
   GaugeChart,
   HeatmapChart,

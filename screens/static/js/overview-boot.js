@@ -20,6 +20,7 @@
   get("/api/v1/jurisdictions");
   get("/api/v1/screens/overview/layout");
   get("/api/v1/cameras?page_size=5000");
+  get("/api/v1/screens/map-config");
   if (!jurisdiction) {
     // the map of the user's own jurisdiction: its children's boundaries
     me.then((r) => (r.ok ? r.clone().json() : null))
