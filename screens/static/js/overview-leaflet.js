@@ -45,7 +45,7 @@ export function leafletEngine(el, ctx, state, search) {
     onEachFeature: (feature, layer) => {
       const { code, name } = feature.properties;
       layer.bindTooltip(escapeHtml(name), { permanent: true, direction: "center", className: "region-label" });
-      layer.on("click", (e) => (state.searching ? pick(e) : ctx.drill(code)));
+      layer.on("click", () => !state.searching && ctx.drill(code));
       layer.on("mouseover", () => layer.setStyle({ fillOpacity: 0.25 }));
       layer.on("mouseout", () => layer.setStyle({ fillOpacity: 0.12 }));
     },
@@ -59,12 +59,12 @@ export function leafletEngine(el, ctx, state, search) {
   const searchGroup = L.layerGroup().addTo(map);
   let heat = null;
 
-  // A click on a layer (a region, a marker) reaches that layer, not the map: in search mode each of them
-  // picks the point too.
-  function pick(e) {
+  // A click on a layer bubbles to the map (Leaflet's default), so the map's handler picks every point; on a
+  // small marker Leaflet gives the marker's own position: the search is then around that event or camera.
+  const pick = (e) => {
     const [lat, lon] = shift.toWgs(e.latlng.lat, e.latlng.lng);
     search(lat, lon);
-  }
+  };
   map.on("click", (e) => state.searching && pick(e));
   map.on("contextmenu", pick);
 
@@ -76,7 +76,7 @@ export function leafletEngine(el, ctx, state, search) {
       for (const cam of ctx.cameras) {
         L.circleMarker(shift.toMap(cam.lat, cam.lon), { radius: 0.22 * r, color: "#fff", weight: 1, fillColor: C.camera, fillOpacity: 0.95, className: `cam cam-${cam.id}` })
           .bindTooltip(`摄像头:${escapeHtml(cam.name)}`)
-          .on("click", (e) => (state.searching ? pick(e) : ctx.playCamera(cam)))
+          .on("click", () => !state.searching && ctx.playCamera(cam))
           .addTo(groups.cameras);
       }
     }
@@ -84,7 +84,6 @@ export function leafletEngine(el, ctx, state, search) {
       for (const p of d.forces.positions) {
         L.circleMarker(shift.toMap(p.lat, p.lon), { radius: 0.25 * r, color: "#fff", weight: 1, fillColor: C.green, fillOpacity: 0.95, className: "responder" })
           .bindTooltip(`网格员:${escapeHtml(p.name)}`)
-          .on("click", (e) => state.searching && pick(e))
           .addTo(groups.responders);
       }
     }
@@ -96,7 +95,7 @@ export function leafletEngine(el, ctx, state, search) {
         });
         marker.eventId = m.id;
         marker.bindTooltip(`${escapeHtml(m.title)}<br>${STATE_NAMES[m.state] || m.state} · ${WARNING_NAMES[m.warning]}`);
-        marker.on("click", (e) => (state.searching ? pick(e) : ctx.showEvent(m, e.originalEvent)));
+        marker.on("click", (e) => !state.searching && ctx.showEvent(m, e.originalEvent));
         marker.addTo(groups.events);
       }
     }
@@ -114,7 +113,7 @@ export function leafletEngine(el, ctx, state, search) {
     searchGroup.clearLayers();
     if (!circle) return;
     const centre = shift.toMap(circle.lat, circle.lon);
-    L.circle(centre, { radius: circle.radius, color: C.accent, weight: 2, dashArray: "8 5", fillColor: C.accent, fillOpacity: 0.1, interactive: false }).addTo(searchGroup);
+    L.circle(centre, { radius: circle.radius, color: C.yellow, weight: 2, dashArray: "8 5", fillColor: C.yellow, fillOpacity: 0.12, interactive: false }).addTo(searchGroup);
     L.circleMarker(centre, { radius: 0.3 * rem(), color: "#fff", weight: 2, fillColor: C.yellow, fillOpacity: 1, interactive: false, className: "search-centre" }).addTo(searchGroup);
   };
 

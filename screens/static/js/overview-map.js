@@ -13,6 +13,8 @@ import { C, rem } from "/static/js/overview-style.js";
 
 /** Overdue events drawn with a ripple on the offline map at most (the newest). */
 const RIPPLES_MAX = 20;
+/** The search circle: the yellow of the panel's distances, over dark tiles and the bright regions alike. */
+const SEARCH_FILL = "rgba(255,197,61,.14)";
 const LAYER_NAMES = { events: "事件", heat: "热力", responders: "网格员", cameras: "摄像头" };
 const DEFAULT_LAYERS = { events: true, heat: false, responders: true, cameras: false };
 
@@ -63,11 +65,12 @@ function echartsEngine(el, ctx, state, search) {
       const { lat, lon, radius } = state.circle;
       const ring = circleRing(lat, lon, radius);
       series.push(
-        { name: "搜索范围", type: "custom", coordinateSystem: "geo", silent: true, zlevel: 4, data: [[lon, lat]],
+        { name: "搜索范围", type: "custom", coordinateSystem: "geo", silent: true, animation: false, zlevel: 4, data: [[lon, lat]],
           renderItem: (params, api) => ({ type: "polygon", shape: { points: ring.map((p) => api.coord(p)) },
-            style: { fill: "rgba(53,194,255,.12)", stroke: C.accent, lineWidth: 2, lineDash: [8, 5] } }) },
-        { name: "搜索中心", type: "scatter", coordinateSystem: "geo", silent: true, zlevel: 4, symbol: "pin", symbolSize: 1.5 * rem(),
-          symbolOffset: [0, "-45%"], itemStyle: { color: C.yellow }, data: [{ value: [lon, lat] }] },
+            style: { fill: SEARCH_FILL, stroke: C.yellow, lineWidth: 2, lineDash: [8, 5] } }) },
+        { name: "搜索中心", type: "scatter", coordinateSystem: "geo", silent: true, animation: false, zlevel: 4, symbol: "pin",
+          symbolSize: 1.5 * rem(), symbolOffset: [0, "-45%"], itemStyle: { color: C.yellow, borderColor: "#fff", borderWidth: 1 },
+          data: [{ value: [lon, lat] }] },
       );
     }
     if (layers.heat) series.push({ name: "热力", type: "heatmap", coordinateSystem: "geo", data: d.markers.map((m) => [m.lon, m.lat, 1]), pointSize: 0.9 * rem(), blurSize: 1.4 * rem() });
@@ -100,7 +103,7 @@ export const MAP_TILE = {
     body.innerHTML = `<div class="layers">${Object.keys(LAYER_NAMES)
       .map((k) => `<label><input type="checkbox" data-layer="${k}" ${state.layers[k] ? "checked" : ""}> ${LAYER_NAMES[k]}</label>`)
       .join("")}<button class="nearby-toggle" data-nearby title="点击地图上的位置,查看周边的摄像头、处置力量、指挥中心和事件(右键单击亦可)">周边搜索</button></div>
-      <div class="legend"><i style="background:${C.accent}"></i>正常<i style="background:${C.yellow}"></i>预警<i style="background:${C.red}"></i>超期<i style="background:${C.green}"></i>在线网格员</div>
+      <div class="legend"><i style="background:${C.accent}"></i>正常<i style="background:${C.yellow}"></i>预警<i style="background:${C.red}"></i>超期<i style="background:${C.green}"></i>在线网格员<i class="sq" style="background:${C.camera}"></i>摄像头</div>
       <div class="chart map-canvas"></div><div class="map-hint" hidden>点击地图上的位置,搜索周边资源</div>`;
     const engineOf = ctx.mapConfig.tiles && ctx.leafletEngine ? ctx.leafletEngine : echartsEngine;
     let panel = null;
