@@ -36,7 +36,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _CTL = r"\x00-\x1f\x7f"
 _USER = r"(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
-_HOST = r"(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?"
+#: A host name or IPv4 address (IPv6 literals are not taken: give such a camera a host name).
+_HOST = r"[A-Za-z0-9._~%!$&'()*+,;=-]+(?::[0-9]{0,5})?"
 _SEGMENT = rf"[^{_CTL}\s/?#]+"
 #: The syntax of a source URL, as the API's schema states it (JSON Schema ``pattern``, the common subset of
 #: Python's and ECMAScript's regular expressions): empty (on the map only), an absolute path, a file URL, an
@@ -48,7 +49,8 @@ SOURCE_PATTERN = (
 )
 _SOURCE_RE = re.compile(SOURCE_PATTERN)
 SOURCE_SYNTAX = (
-    "rtsp:// (rtsps://, rtsp+tcp://, rtsp+udp://) or http(s):// with a host, an absolute path, file:///path, "
+    "rtsp:// (rtsps://, rtsp+tcp://, rtsp+udp://) or http(s):// with a host name or IPv4 address, an absolute path, "
+    "file:///path, "
     "or wvp(s)://[user:password@]host:port/{deviceId}/{channelId} (lower-case scheme, no control characters)"
 )
 

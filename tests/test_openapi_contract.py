@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from schemathesis.python import asgi
 
 from tests.county import PASSWORD, insert_county
 
-#: Examples per operation (positive and negative phases each); the whole run stays well under 2 minutes.
-EXAMPLES = 5
+#: Examples per operation (positive and negative fuzzing each); the whole run stays around a minute.
+EXAMPLES = 15
 #: Refusals that schema-valid input may still get: not logged in, not your role, not found or outside your
 #: jurisdiction, and a business rule of the current state (illegal step, stale version, duplicate; 412 where a
 #: route answers a stale version as a failed precondition).
@@ -39,6 +40,7 @@ CROSS_FIELD_RULES = [
     "/api/v1/stats/events",  # start/end must not cross, at most three years
     "/api/v1/cameras/{camera_id}/rules",  # the geometry must suit the rule kind (a line has 2 points, …)
     "/api/v1/screens/{name}/layout",  # every tile fits the 24 × 12 grid (x + w, y + h)
+    "/api/v1/cameras/import",  # the CSV text needs its header and rows (the schema can only say "a string")
 ]
 WITH_422 = [*BUSINESS_REFUSALS, "422"]
 #: Operations left out until their bug is fixed (each entry says what schemathesis found). Keep this empty.
@@ -51,6 +53,9 @@ CONFIG = schemathesis.Config.from_dict(
         "seed": 20261128,
         "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
         "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
+        # The coverage phase (every boundary case the schema defines, ~4 minutes here) runs on request:
+        # GRIDHUB_CONTRACT_COVERAGE=1 python3 -m pytest tests/test_openapi_contract.py
+        "phases": {"coverage": {"enabled": os.environ.get("GRIDHUB_CONTRACT_COVERAGE") == "1"}},
         "checks": {"positive_data_acceptance": {"expected-statuses": BUSINESS_REFUSALS}},
         "operations": [
             {"include-path": "/api/v1/auth/login", "generation": {"max-examples": 4}},  # argon2: ~0.3 s a call
