@@ -38,6 +38,11 @@ PRESENCE_TTL_S = 45.0
 DOCUMENTS_KEPT = 64
 
 
+async def outbox_head(db_session: AsyncSession) -> int:
+    """The highest outbox id: it moves with every workflow change, whichever hub or worker made it."""
+    return int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+
 def load_safety_weights(config_dir: Path) -> overview.SafetyWeights:
     """平安指数 weights from ``config/screens.yaml`` (``safety_index:``), defaults where absent."""
     path = config_dir / "screens.yaml"
@@ -113,7 +118,7 @@ class OverviewFeed:
         """The overview as ``GET /screens/overview`` answers it: the last computed document while nothing has
         changed since (same outbox head, younger than ``refresh_s``), else a new one. A wall of screens
         reloading at once (a hub restarted, a network back) costs one computation, not one per screen."""
-        head = int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
+        head = await outbox_head(db_session)
         online = frozenset(await self.online_responders())
         cached = self._documents.get(node.code)
         if cached is not None and cached[1] == (head, online) and time.monotonic() - cached[0] < self.refresh_s:
@@ -206,7 +211,7 @@ class OverviewFeed:
 
     async def _outbox_head(self) -> int:
         async with self.session_factory() as db_session:
-            return int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
+            return await outbox_head(db_session)
 
     async def run(self) -> None:
         """Watch the outbox head; publish on change and every ``refresh_s``."""
