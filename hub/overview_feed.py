@@ -9,7 +9,7 @@ row in its own transaction, whichever hub or worker wrote it) every ``poll_s`` (
 ``max(id)``); a change is published at once, and changes made meanwhile are coalesced into the next
 publication. Slow-moving tiles (30-day trend, stage efficiency, resolution levels, hot words) are
 cached for ``slow_ttl_s``; warnings age with the clock, so every screen is also refreshed every
-``refresh_s`` even when nothing happens.
+``refresh_s`` even when nothing happens. With no screen open on a hub, its feed reads nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +41,23 @@ DOCUMENTS_KEPT = 64
 async def outbox_head(db_session: AsyncSession) -> int:
     """The highest outbox id: it moves with every workflow change, whichever hub or worker made it."""
     return int(await db_session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+
+async def jurisdiction_header(node: Jurisdiction, db_session: AsyncSession) -> dict[str, Any]:
+    """The jurisdiction the document is about, with what the screen's title, breadcrumbs and map need: its
+    centre and its ancestors from the root (``path``, itself last), so that the page needs no jurisdiction tree."""
+    codes = [c for c in node.path.strip("/").split("/") if c]
+    rows = await db_session.execute(
+        select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level).where(Jurisdiction.code.in_(codes))
+    )
+    named = {code: {"code": code, "name": name, "level": level} for code, name, level in rows}
+    return {
+        "code": node.code,
+        "name": node.name,
+        "level": node.level,
+        "center": None if node.center_lat is None else [node.center_lat, node.center_lon],
+        "path": [named[c] for c in codes if c in named],
+    }
 
 
 def load_safety_weights(config_dir: Path) -> overview.SafetyWeights:
@@ -114,14 +131,18 @@ class OverviewFeed:
             return local
         return local | {int(m) for m in members}
 
-    async def document(self, node: Jurisdiction, db_session: AsyncSession) -> dict[str, Any]:
+    async def document(
+        self, node: Jurisdiction, db_session: AsyncSession, *, max_age_s: float | None = None
+    ) -> dict[str, Any]:
         """The overview as ``GET /screens/overview`` answers it: the last computed document while nothing has
-        changed since (same outbox head, younger than ``refresh_s``), else a new one. A wall of screens
-        reloading at once (a hub restarted, a network back) costs one computation, not one per screen."""
+        changed since (same outbox head and phones online, younger than ``max_age_s``, default ``refresh_s``),
+        else a new one. A wall of screens reloading at once (a hub restarted, a network back) costs one
+        computation, not one per screen."""
         head = await outbox_head(db_session)
         online = frozenset(await self.online_responders())
         cached = self._documents.get(node.code)
-        if cached is not None and cached[1] == (head, online) and time.monotonic() - cached[0] < self.refresh_s:
+        max_age_s = self.refresh_s if max_age_s is None else max_age_s
+        if cached is not None and cached[1] == (head, online) and time.monotonic() - cached[0] < max_age_s:
             return cached[2]
         return await self.compute(node, db_session, head=head, online=online)
 
@@ -169,7 +190,7 @@ class OverviewFeed:
         # Today's bar of the trend is live, so that it never disagrees with the "today" tile.
         slow["trend"] = [*slow["trend"][:-1], {**slow["trend"][-1], **{k: live["today"][k] for k in ("new", "closed")}}]
         document = {
-            "jurisdiction": {"code": node.code, "name": node.name, "level": node.level},
+            "jurisdiction": await jurisdiction_header(node, db_session),
             "generated_at": now.isoformat(),
             "timezone": self.zone.key,  # the zone of "today" and of the screen's clock
             **live,
@@ -196,8 +217,11 @@ class OverviewFeed:
         channels = self.realtime.fanout.channels
         return [name.removeprefix(CHANNEL_PREFIX) for name in channels if name.startswith(CHANNEL_PREFIX)]
 
-    async def publish_all(self, head: int | None = None) -> None:
-        codes = self.watched_codes()
+    async def publish_all(self, codes: list[str] | None = None) -> None:
+        """Publish the overview of every watched jurisdiction (or of ``codes``): the document already computed
+        while nothing has changed since (see :meth:`document`; a screen that just opened loaded it over HTTP a
+        moment ago), else a new one."""
+        codes = self.watched_codes() if codes is None else codes
         if not codes:
             return
         async with self.session_factory() as db_session:
@@ -205,7 +229,7 @@ class OverviewFeed:
                 node = await db_session.get(Jurisdiction, code)
                 if node is None:
                     continue
-                data = await self.compute(node, db_session, head=head)
+                data = await self.document(node, db_session)
                 await self.realtime.publish(CHANNEL_PREFIX + code, "overview", data)
                 self.published += 1
 
@@ -214,7 +238,7 @@ class OverviewFeed:
             return await outbox_head(db_session)
 
     async def run(self) -> None:
-        """Watch the outbox head; publish on change and every ``refresh_s``."""
+        """Watch the outbox head while screens are open; publish on change and every ``refresh_s``."""
         head = await self._outbox_head()
         watched: set[str] = set()
         last = presence = time.monotonic()
@@ -223,16 +247,20 @@ class OverviewFeed:
             if time.monotonic() - presence >= PRESENCE_TTL_S / 3:  # keep this hub's phones known to the others
                 await self.online_responders()
                 presence = time.monotonic()
-            now_head = await self._outbox_head()
             codes = set(self.watched_codes())
-            new_screen = bool(codes - watched)
+            joined = sorted(codes - watched)
             watched = codes
-            if now_head != head or new_screen or time.monotonic() - last >= self.refresh_s:
+            if not codes:
+                continue  # no screen open on this hub: nothing to watch (a GET computes what it needs)
+            now_head = await self._outbox_head()
+            if now_head != head or time.monotonic() - last >= self.refresh_s:
                 # Leading edge: publish at once; changes made while computing are seen by the next poll,
                 # so a burst costs one computation per poll period, not one per change.
                 head = now_head
-                await self.publish_all(head)
+                await self.publish_all()
                 last = time.monotonic()
+            elif joined:  # a screen of a jurisdiction nobody watched here: the current document, to it alone
+                await self.publish_all(joined)
 
     async def start(self) -> None:
         self._task = tasks.supervise("overview-feed", self.run)

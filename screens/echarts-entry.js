@@ -1,6 +1,6 @@
 // The ECharts build the screens load (screens/static/vendor/echarts-screens-5.6.0.min.js, made by
-// screens/vendor.sh with esbuild): the core with only the charts and components the screens draw, and the
-// word cloud; about a third smaller than the full dist build, so the big screen's first paint waits less.
+// screens/vendor.sh with esbuild): the core with only the charts and components the screens draw; well under
+// the full dist build, so the big screen's first paint waits less.
 // Add a chart or component here (and rebuild) before a tile uses it.
 import * as echarts from "echarts/core";
 import {
@@ -23,7 +23,6 @@ import {
   VisualMapComponent,
 } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
-import "echarts-wordcloud";
 
 echarts.use([
   BarChart,

@@ -44,7 +44,10 @@ async def screen_overview(
     node = await jurisdictions.get_jurisdiction(db_session=db_session, code=jurisdiction or user.jurisdiction_code)
     if not jurisdictions.contains(user.jurisdiction.path, node.path):
         raise NotFound(f"jurisdiction {node.code!r} not found")
-    return await request.app.state.overview_feed.document(node, db_session)
+    # A document as of the current data (same outbox head) may be up to two refresh periods old here: only the
+    # clock-driven warnings can have moved since, and a screen that then subscribes is sent a fresh one at once.
+    feed = request.app.state.overview_feed
+    return await feed.document(node, db_session, max_age_s=2 * feed.refresh_s)
 
 
 @router.get("/map-config", response_model=MapConfig)

@@ -9,6 +9,7 @@
 
 import { escapeHtml, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
 import { circleRing, NearbyPanel } from "/static/js/nearby.js";
+import { initChart } from "/static/js/overview-chart.js";
 import { C, rem } from "/static/js/overview-style.js";
 
 /** Overdue events drawn with a ripple on the offline map at most (the newest). */
@@ -22,7 +23,7 @@ const warningColour = (w) => (w === "red" ? C.red : w === "yellow" ? C.yellow : 
 
 /** The offline map: ECharts `geo` over the jurisdictions' GeoJSON (registered as ctx.mapName). */
 function echartsEngine(el, ctx, state, search) {
-  const c = echarts.init(el);
+  const c = initChart(el);
   c.on("click", (p) => {
     if (state.searching) return; // the click picks a point (below)
     if (p.componentType === "geo" || p.seriesType === "map") {
@@ -45,7 +46,8 @@ function echartsEngine(el, ctx, state, search) {
   const draw = (d) => {
     const { layers } = state;
     const markers = layers.events ? d.markers : [];
-    const point = (m) => ({ value: [m.lon, m.lat, 1], event: m, itemStyle: { color: warningColour(m.warning) } });
+    const point = (m) => ({ value: [m.lon, m.lat, 1], event: m });
+    const byWarning = { color: (p) => warningColour(p.data.event.warning) };
     const open = Object.fromEntries(d.children.map((r) => [r.name, r.open]));
     // the newest overdue events ripple (markers come newest first); more ripples would be noise to the eye
     // and a steady load on the wall's renderer, so older overdue ones are plain red points
@@ -53,8 +55,8 @@ function echartsEngine(el, ctx, state, search) {
     const rippling = new Set(overdue.slice(0, RIPPLES_MAX));
     const series = [
       { type: "map", map: ctx.mapName, geoIndex: 0, data: Object.entries(open).map(([name, value]) => ({ name, value })) },
-      { name: "事件", type: "scatter", coordinateSystem: "geo", symbolSize: 0.55 * rem(), data: markers.filter((m) => !rippling.has(m)).map(point), zlevel: 2 },
-      { name: "超期事件", type: "effectScatter", coordinateSystem: "geo", symbolSize: 0.65 * rem(), data: [...rippling].map(point), zlevel: 3,
+      { name: "事件", type: "scatter", coordinateSystem: "geo", symbolSize: 0.55 * rem(), itemStyle: byWarning, data: markers.filter((m) => !rippling.has(m)).map(point), zlevel: 2 },
+      { name: "超期事件", type: "effectScatter", coordinateSystem: "geo", symbolSize: 0.65 * rem(), itemStyle: byWarning, data: [...rippling].map(point), zlevel: 3,
         rippleEffect: { scale: 3 } },
       { name: "网格员", type: "scatter", coordinateSystem: "geo", symbol: "diamond", symbolSize: 0.5 * rem(), itemStyle: { color: C.green },
         data: layers.responders ? d.forces.positions.map((p) => ({ value: [p.lon, p.lat], name: p.name })) : [], zlevel: 2 },

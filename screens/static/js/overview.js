@@ -100,7 +100,7 @@ async function loadMap() {
   ctx.mapName = `j-${node.code}`;
   ctx.regionCodes = Object.fromEntries(features.map((f) => [f.properties.name, f.properties.code]));
   ctx.geo = { type: "FeatureCollection", features };
-  ctx.centre = node.center_lat == null ? null : [node.center_lat, node.center_lon];
+  ctx.centre = node.center;
   echarts.registerMap(ctx.mapName, ctx.geo);
 }
 
@@ -139,22 +139,28 @@ async function loadLayout() {
   }
 }
 
-function breadcrumbs(tree) {
-  const byCode = Object.fromEntries(tree.map((n) => [n.code, n]));
-  const chain = [];
-  for (let n = byCode[node.code]; n; n = byCode[n.parent]) chain.unshift(n);
-  document.getElementById("crumbs").innerHTML = chain
+/** 县区 › 镇街 › …: the jurisdiction's ancestors from the user's own jurisdiction down (the document's path). */
+function breadcrumbs(own) {
+  const path = node.path || [node];
+  const from = Math.max(0, path.findIndex((n) => n.code === own));
+  document.getElementById("crumbs").innerHTML = path
+    .slice(from)
     .map((n) => (n.code === node.code ? `<span>${escapeHtml(n.name)}</span>` : `<a href="?jurisdiction=${n.code}">${escapeHtml(n.name)}</a> ›`))
     .join(" ");
   document.getElementById("title").textContent = `${node.name}运行概览`;
   document.title = `${node.name}运行概览 · gridhub`;
 }
 
+let clockFormat = null; // an Intl.DateTimeFormat is costly to make (tens of ms): one per zone, not one a second
+let siteZone; // the zone "today" is counted in (the overview document's)
+
 function tick() {
-  const now = new Date();
-  // the site's time (the zone "today" is counted in), whatever the zone of the browser showing it
-  const timeZone = data && data.timezone ? data.timezone : undefined;
-  document.getElementById("clock").textContent = now.toLocaleString("zh-CN", { hour12: false, timeZone });
+  // the site's time, whatever the zone of the browser showing it
+  const timeZone = (data && data.timezone) || siteZone;
+  if (!clockFormat || clockFormat.resolvedOptions().timeZone !== (timeZone || clockFormat.resolvedOptions().timeZone)) {
+    clockFormat = new Intl.DateTimeFormat("zh-CN", { hour12: false, timeZone, year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "2-digit", second: "2-digit" });
+  }
+  document.getElementById("clock").textContent = clockFormat.format(new Date());
 }
 
 // --- edit mode -------------------------------------------------------------------------------------
@@ -244,28 +250,30 @@ async function main() {
   performance.mark("gridhub:start");
   // Everything the first picture needs, at once (overview-boot.js started these requests already).
   const asked = params.get("jurisdiction") || undefined; // none: the user's own jurisdiction
-  const first = api("/api/v1/screens/overview", { params: { jurisdiction: asked } });
-  const loading = Promise.all([api("/api/v1/jurisdictions"), loadLayout(), loadCameras(), loadMapConfig()]);
-  first.catch(() => {}); // reported below, where it is awaited
-  loading.catch(() => {});
-  const me = await api("/api/v1/auth/me");
-  const code = asked || me.jurisdiction_code;
-  tick();
-  setInterval(tick, 1000);
-  const [tree] = await loading;
-  performance.mark("gridhub:data");
-  node = tree.find((n) => n.code === code);
-  if (!node) {
-    grid.innerHTML = `<div class="unavailable">无权查看辖区 ${escapeHtml(code)}</div>`;
+  const me = api("/api/v1/auth/me");
+  const loading = Promise.all([me, loadLayout(), loadCameras(), loadMapConfig()]);
+  loading.catch(() => {}); // reported below, where it is awaited
+  let first;
+  try {
+    first = await api("/api/v1/screens/overview", { params: { jurisdiction: asked } });
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    grid.innerHTML = `<div class="unavailable">无权查看辖区 ${escapeHtml(asked || "")}:${escapeHtml(err.message)}</div>`;
     return;
   }
-  breadcrumbs(tree);
+  siteZone = first.timezone;
+  tick();
+  setInterval(tick, 1000);
+  const [user] = await loading;
+  performance.mark("gridhub:data");
+  node = first.jurisdiction;
+  const code = node.code;
+  breadcrumbs(user.jurisdiction_code);
   await loadMap();
   performance.mark("gridhub:map");
   render();
   performance.mark("gridhub:mounted");
-  update(await first);
-  tick();
+  update(first);
   performance.mark("gridhub:updated");
   const live = new Live({ onState: connectionBadge(document.getElementById("conn")) });
   const reload = async () => update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } }));
