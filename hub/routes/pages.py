@@ -5,12 +5,23 @@ The pages talk to gridhub only through the public API and /ws; this module just 
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import stat
+from dataclasses import dataclass
+from email.utils import formatdate
+from mimetypes import guess_type
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.staticfiles import NotModifiedResponse
 from starlette.types import Scope
 
 import screens
@@ -45,15 +56,76 @@ async def page(name: str) -> FileResponse:
     return FileResponse(PAGES_DIR / f"{name}.html", headers={"Cache-Control": "no-cache"})
 
 
+#: Static files kept in memory at most this large (the chart library is ~0.7 MB); larger ones are streamed.
+CACHED_MAX_BYTES = 4 * 1024 * 1024
+#: What is sent gzipped to a browser that accepts it (images are compressed already).
+COMPRESSIBLE = {".js", ".mjs", ".css", ".html", ".svg", ".json", ".txt", ".map"}
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    version: tuple[int, int]  # (mtime_ns, size): a file changed on disk is read again
+    body: bytes
+    gzipped: bytes | None
+    headers: dict[str, str]
+    media_type: str
+
+
 class RevalidatedStatic(StaticFiles):
     """Static files that browsers revalidate (ETag) on each load: a new release is never stale.
-    Vendored libraries carry their version in the file name and are cached for a year."""
+    Vendored libraries carry their version in the file name and are cached for a year.
 
-    async def get_response(self, path: str, scope: Scope):  # type: ignore[no-untyped-def]
-        response = await super().get_response(path, scope)
+    Files are held in memory, gzipped once, and sent in one piece: a page's first load asks for a dozen at
+    once, and the responder's page comes over 4G (the chart library is ~220 KB gzipped instead of ~670 KB)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._files: dict[str, CachedFile] = {}
+
+    def _load(self, full_path: str, version: tuple[int, int], mtime: float) -> CachedFile:
+        body = Path(full_path).read_bytes()
+        compressible = Path(full_path).suffix in COMPRESSIBLE and len(body) > 1024
+        etag = hashlib.md5(f"{mtime}-{len(body)}".encode(), usedforsecurity=False).hexdigest()
+        return CachedFile(
+            version=version,
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=6, mtime=0) if compressible else None,
+            headers={"etag": f'"{etag}"', "last-modified": formatdate(mtime, usegmt=True)},
+            media_type=guess_type(full_path)[0] or "text/plain",
+        )
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await self._cached_response(path, scope) or await super().get_response(path, scope)
         immutable = path.startswith("vendor/") and path.endswith(".js")
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if immutable else "no-cache"
         return response
+
+    async def _cached_response(self, path: str, scope: Scope) -> Response | None:
+        """The file from memory, or None for what StaticFiles answers itself (errors, folders, large files)."""
+        if scope["method"] not in ("GET", "HEAD"):
+            return None
+        try:
+            full_path, found = await anyio.to_thread.run_sync(self.lookup_path, path)
+        except (OSError, ValueError):
+            return None
+        if not found or not stat.S_ISREG(found.st_mode) or found.st_size > CACHED_MAX_BYTES:
+            return None
+        version = (found.st_mtime_ns, found.st_size)
+        cached = self._files.get(full_path)
+        if cached is None or cached.version != version:
+            cached = await anyio.to_thread.run_sync(self._load, full_path, version, found.st_mtime)
+            self._files[full_path] = cached
+        request_headers = Headers(scope=scope)
+        headers = dict(cached.headers)
+        if cached.gzipped is not None:
+            headers["vary"] = "Accept-Encoding"
+        if self.is_not_modified(Headers(headers), request_headers):
+            return NotModifiedResponse(Headers(headers))
+        body = cached.body
+        if cached.gzipped is not None and "gzip" in request_headers.get("accept-encoding", ""):
+            body = cached.gzipped
+            headers["content-encoding"] = "gzip"
+        return Response(b"" if scope["method"] == "HEAD" else body, headers=headers, media_type=cached.media_type)
 
 
 def static_files() -> StaticFiles:
