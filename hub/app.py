@@ -19,7 +19,7 @@ from dispatch import passwords
 from dispatch.taxonomy import load_taxonomy
 from hub import gcwatch, tasks
 from hub.audit_keeper import keep_audit
-from hub.db import create_engine, create_session_factory
+from hub.db import create_engine, create_session_factory, keep_sqlite_statistics
 from hub.demo_activity import DemoActivity
 from hub.docs import install_docs
 from hub.errors import install_error_handlers
@@ -125,6 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gcwatch.install()
         await realtime.start()
         audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
+        stats_task = (
+            supervise("sqlite-statistics", lambda: keep_sqlite_statistics(engine)) if settings.is_sqlite else None
+        )
         await overview_feed.start()
         demo_task = tasks.supervise("demo-activity", demo.run) if demo is not None else None
         await streams.start()
@@ -146,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _shutdown_step("demo activity", tasks.stop(demo_task))
             await _shutdown_step("overview feed", overview_feed.stop())
             await _shutdown_step("realtime", realtime.stop())
-            await _shutdown_step("audit", stop_tasks(audit_task))
+            await _shutdown_step("audit", stop_tasks(audit_task, stats_task))
             await _shutdown_step("login limiter", login_limiter.close())
             await _shutdown_step("database", engine.dispose())
             gcwatch.uninstall()

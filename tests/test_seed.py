@@ -248,3 +248,37 @@ def _outcome(action: str, data: dict[str, Any]) -> Outcome:
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def test_a_seeded_sqlite_file_has_planner_statistics(seeded: tuple[AsyncEngine, SeedReport]) -> None:
+    """Without sqlite_stat1 the big screen's stage query reads every action of the county through the action
+    index; the seed leaves statistics behind so that the first screens are fast."""
+    engine, _ = seeded
+    rows = await _rows(engine, text("SELECT tbl, idx FROM sqlite_stat1"))
+    assert {"events", "event_actions"} <= {tbl for tbl, _ in rows}
+    assert ("event_actions", "ix_event_actions_event") in {(tbl, idx) for tbl, idx in rows}
+
+
+async def test_the_hub_analyzes_a_sqlite_file_that_has_no_statistics(tmp_path: Path) -> None:
+    import asyncio
+
+    from hub.db import keep_sqlite_statistics
+
+    engine = await _sqlite_engine(tmp_path / "used.db")
+    try:
+        await seed_county(engine, events=50, cameras=5, now=NOW)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE sqlite_stat1"))  # as a database filled by use would be
+        keeper = asyncio.get_running_loop().create_task(keep_sqlite_statistics(engine, every_s=3600))
+        try:
+            for _ in range(100):
+                names = await _rows(engine, text("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'"))
+                if names:
+                    break
+                await asyncio.sleep(0.05)
+            assert names, "no statistics after 5 s"
+            assert await _rows(engine, text("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'events'"))
+        finally:
+            keeper.cancel()
+    finally:
+        await engine.dispose()

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dispatch.models import Event, EventAction, ExtensionRequest, Jurisdiction, OutboxMessage, User
 from dispatch.passwords import check_complexity, hash_password, unusable_hash
 from dispatch.taxonomy import load_taxonomy
+from hub.db import analyze_sqlite
 from hub.seed.county import County, build_county
 from hub.seed.events import (
     ACTION_COLUMNS,
@@ -187,6 +188,9 @@ async def seed_county(
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in ("jurisdictions", "users", "cameras", "events", "event_actions", "extension_requests"):
                 await conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+    else:
+        say("analyze")
+        await analyze_sqlite(engine)
 
     levels = Counter(node.level.value for node in county.nodes)
     report.jurisdictions_per_level = dict(levels)
