@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from dispatch.errors import NotFound, Unsuitable
 from dispatch.geo import polygon_contains
@@ -30,10 +31,18 @@ def visible_clause(user: User) -> ColumnElement[bool]:
     return or_(Jurisdiction.path.startswith(path, autoescape=True), Jurisdiction.code.in_(ancestors))
 
 
-async def visible_tree(*, db_session: AsyncSession, user: User) -> list[Jurisdiction]:
-    """The user's node, its subtree and its ancestors (so the client can draw the path to the root)."""
-    rows = await db_session.scalars(select(Jurisdiction).where(visible_clause(user)).order_by(Jurisdiction.path))
-    return list(rows)
+async def visible_tree(
+    *, db_session: AsyncSession, user: User, level: Level | None = None, boundaries: bool = False
+) -> list[Jurisdiction]:
+    """The user's node, its subtree and its ancestors (so the client can draw the path to the root); only the
+    nodes of ``level`` when given. The boundaries (a polygon each, the bulk of a row) are read only when asked:
+    a county's tree is ~800 of them."""
+    query = select(Jurisdiction).where(visible_clause(user)).order_by(Jurisdiction.path)
+    if level is not None:
+        query = query.where(Jurisdiction.level == level.value)
+    if not boundaries:
+        query = query.options(defer(Jurisdiction.boundary, raiseload=True))
+    return list(await db_session.scalars(query))
 
 
 async def root(*, db_session: AsyncSession) -> Jurisdiction:

@@ -30,7 +30,7 @@ async def list_jurisdictions(
     level: Annotated[Level | None, Query(description="Only nodes of this level.")] = None,
 ) -> list[JurisdictionOut]:
     """The tree the user may see: their node, its subtree and the path up to the root."""
-    nodes = await jurisdictions.visible_tree(db_session=db_session, user=user)
+    nodes = await jurisdictions.visible_tree(db_session=db_session, user=user, level=level)
     return [
         JurisdictionOut(
             code=n.code,
@@ -41,7 +41,6 @@ async def list_jurisdictions(
             center_lon=n.center_lon,
         )
         for n in nodes
-        if level is None or n.level == level.value
     ]
 
 
@@ -52,7 +51,7 @@ async def jurisdictions_geojson(
     level: Annotated[Level, Query(description="Which level's boundaries.")] = Level.TOWN,
 ) -> dict[str, Any]:
     """Boundaries as a GeoJSON FeatureCollection, served by gridhub itself (the map needs no tile server)."""
-    nodes = await jurisdictions.visible_tree(db_session=db_session, user=user)
+    nodes = await jurisdictions.visible_tree(db_session=db_session, user=user, level=level, boundaries=True)
     return {
         "type": "FeatureCollection",
         "features": [
@@ -62,7 +61,7 @@ async def jurisdictions_geojson(
                 "properties": {"code": n.code, "name": n.name, "level": n.level, "parent": n.parent_code},
             }
             for n in nodes
-            if n.level == level.value and n.boundary
+            if n.boundary
         ],
     }
 
