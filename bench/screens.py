@@ -56,6 +56,16 @@ def summary(values: list[float]) -> dict[str, Any]:
             "mean": round(statistics.fmean(values), 1) if values else None}  # fmt: skip
 
 
+def cpu_calibration_ms() -> float:
+    """A fixed pure-Python workload, timed: how fast this machine's cores are at the moment. On a shared VM the
+    same cores run it 0.6-1.2 s from one minute to the next, and every time above moves with it."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i * i
+    return round((time.perf_counter() - started) * 1000)
+
+
 def gridhub(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "hub.cli", *args], env=env, input=stdin, capture_output=True, text=True, check=True
@@ -267,7 +277,9 @@ def main() -> None:
                 },
             }
 
+        calibration_before = cpu_calibration_ms()
         results = asyncio.run(run())
+        results["cpu_calibration_ms"] = {"before": calibration_before, "after": cpu_calibration_ms()}
     finally:
         hub.terminate()
         hub.wait(15)
