@@ -7,7 +7,7 @@
    ``--loads`` fresh page loads (a fresh browser context each: no cache, no compiled scripts; after one load
    not counted, so that the hub has answered each route once, as a running hub has); p50/p95
    (target < 1 s); and the same after a reload of each (``first_meaningful_paint_reload_ms``: the browser's
-   HTTP cache and V8's code cache from the visit before, as a wall's browser has them every day but the first);
+   caches from the visit before, as a wall's browser has them every day but the first);
 2. report → tile: an event reported over HTTP until the open screen's 今日新增 counter shows it,
    timed by a MutationObserver in the page against the same clock; p50/p95 (target < 500 ms);
 3. the hub's cost of ``--screens`` open big screens: hub process CPU while events are reported at
@@ -121,8 +121,7 @@ async def browser_part(base: str, token: str, worker: str, grid: str, loads: int
                 await context.close()
                 continue
             paint.append(float(await page.evaluate("document.body.dataset.paintedAt")))
-            # the same screen reloaded (F5, a new release, the wall PC's morning start): the browser's cache
-            # and its compiled scripts from the visit before
+            # the same screen reloaded (F5, the wall PC's morning start): the browser's caches from the visit before
             await page.wait_for_timeout(300)
             await page.reload()
             await page.wait_for_selector("body[data-painted-at]", timeout=30000)
