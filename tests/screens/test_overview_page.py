@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.screens.conftest import Site, open_page, screenshot
 
@@ -12,6 +14,21 @@ MARKER_IDS = """() => {
   const chart = echarts.getInstanceByDom(document.querySelector('[data-tile=map] .chart'));
   return chart.getOption().series.flatMap((s) => (s.data || []).map((d) => d && d.event && d.event.id)).filter(Boolean);
 }"""
+
+
+async def assert_clock_in_site_time(page: Any) -> None:
+    """The header clock shows the site's time (the zone "today" is counted in), not the browser's."""
+    zone = await page.evaluate(
+        """() => fetch('/api/v1/screens/overview',
+                       {headers: {Authorization: `Bearer ${localStorage.getItem('gridhub.token')}`}})
+              .then((r) => r.json()).then((d) => d.timezone)"""
+    )
+    shown = datetime.strptime(await page.text_content("#clock"), "%Y/%m/%d %H:%M:%S")
+    site_now = datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
+    assert abs((site_now - shown).total_seconds()) < 5, (zone, shown, site_now)
+    browser_offset = await page.evaluate("-new Date().getTimezoneOffset()")
+    site_offset = datetime.now(ZoneInfo(zone)).utcoffset().total_seconds() / 60
+    assert browser_offset != site_offset, "the browser runs in the site's zone: the check proves nothing"
 
 
 async def test_a_reported_event_reaches_the_counter_and_the_map_within_a_second(browser: Any, site: Site) -> None:
@@ -29,6 +46,7 @@ async def test_a_reported_event_reaches_the_counter_and_the_map_within_a_second(
     assert elapsed < 2.0, f"the counter followed in {elapsed:.2f} s (target under 1 s; bounded loosely for CI)"
     assert await page.text_content("#conn") == "实时"
     assert await page.text_content("[data-tile=pending] [data-metric=total]") != "–"
+    await assert_clock_in_site_time(page)
     await page.wait_for_timeout(600)  # let the charts finish their animation before the picture
     await screenshot(page, "overview-1920x1080")
     assert page.errors == []

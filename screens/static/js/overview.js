@@ -157,16 +157,17 @@ let siteOffset; // seconds east of UTC of the zone "today" is counted in (the ov
  * document's UTC offset (renewed with every document): a first Intl.DateTimeFormat costs a cold page ~50 ms. */
 function tick() {
   const offset = (data && data.utc_offset_s) ?? siteOffset;
-  const now = offset === undefined ? new Date() : new Date(Date.now() + offset * 1000);
-  const utc = offset !== undefined;
-  const part = (local, inUtc) => (utc ? inUtc : local);
+  let parts;
+  if (offset === undefined) {
+    const d = new Date(); // no document yet: the browser's own time
+    parts = [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+  } else {
+    const d = new Date(Date.now() + offset * 1000); // the site's wall time, read with the UTC getters
+    parts = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+  }
+  const [y, mo, day, h, mi, se] = parts;
   const two = (n) => String(n).padStart(2, "0");
-  const [y, mo, d, h, mi, se] = [
-    part(now.getFullYear(), now.getUTCFullYear()), part(now.getMonth(), now.getUTCMonth()) + 1,
-    part(now.getDate(), now.getUTCDate()), part(now.getHours(), now.getUTCHours()),
-    part(now.getMinutes(), now.getUTCMinutes()), part(now.getSeconds(), now.getUTCSeconds()),
-  ];
-  document.getElementById("clock").textContent = `${y}/${mo}/${d} ${two(h)}:${two(mi)}:${two(se)}`;
+  document.getElementById("clock").textContent = `${y}/${mo}/${day} ${two(h)}:${two(mi)}:${two(se)}`;
 }
 
 // --- edit mode -------------------------------------------------------------------------------------
