@@ -120,9 +120,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         frames_for=pool_frames(lambda: getattr(app.state, "streams", None), settings.vision_detect_fps),
     )
 
+    static = pages.static_files()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gcwatch.install()
+        log.info("static files ready: %d", await static.warm())
         await realtime.start()
         audit_task = supervise("audit", lambda: keep_audit(session_factory, settings.audit_retention_days))
         stats_task = (
@@ -194,6 +197,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(realtime.router)
     app.include_router(pages.router)
-    app.mount("/static", pages.static_files(), name="static")
+    app.mount("/static", static, name="static")
     document_common_errors(app)
     return app

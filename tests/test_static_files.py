@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -91,3 +92,29 @@ async def test_the_big_screens_chart_library_is_gzipped_to_a_third() -> None:
         r = await http.get("/static/vendor/echarts-screens-5.6.0.min.js", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.content == library.read_bytes()
     assert int(r.headers["content-length"]) < library.stat().st_size / 2.5
+
+
+async def test_warm_reads_every_file_once_and_concurrent_first_requests_share_one_read(
+    static: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = RevalidatedStatic(directory=static)
+    assert await files.warm() == 4
+    reads: list[str] = []
+    load = RevalidatedStatic._load
+
+    def counting_load(self: RevalidatedStatic, *args: object) -> object:
+        reads.append(str(args[0]))
+        return load(self, *args)
+
+    monkeypatch.setattr(RevalidatedStatic, "_load", counting_load)
+    app = Starlette(routes=[Mount("/static", files)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
+        warm = await asyncio.gather(*(http.get("/static/js/page.js") for _ in range(5)))
+        assert reads == [] and all(r.status_code == 200 for r in warm)  # served from what warm() read
+        path = static / "vendor" / "lib-1.0.0.js"
+        stat = path.stat()
+        path.write_text("window.lib = 2;\n" * 300, encoding="utf-8")
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+        changed = await asyncio.gather(*(http.get("/static/vendor/lib-1.0.0.js") for _ in range(20)))
+    assert len(reads) == 1, reads  # twenty browsers at once, one read and one compression
+    assert all(r.text == "window.lib = 2;\n" * 300 for r in changed)

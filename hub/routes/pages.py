@@ -5,8 +5,10 @@ The pages talk to gridhub only through the public API and /ws; this module just 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
+import os
 import stat
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -81,6 +83,20 @@ class RevalidatedStatic(StaticFiles):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._files: dict[str, CachedFile] = {}
+        self._loading: dict[str, asyncio.Future[CachedFile]] = {}  # one read per file, however many ask at once
+
+    async def warm(self) -> int:
+        """Read and gzip every file now (at the hub's start): the walls reconnecting after a restart then find
+        them ready, instead of all waiting on the first reads. The number of files kept."""
+        return await anyio.to_thread.run_sync(self._warm_all)
+
+    def _warm_all(self) -> int:
+        for directory in self.all_directories:
+            for path in Path(os.path.realpath(directory)).rglob("*"):
+                found = path.stat()
+                if stat.S_ISREG(found.st_mode) and found.st_size <= CACHED_MAX_BYTES:
+                    self._files[str(path)] = self._load(str(path), (found.st_mtime_ns, found.st_size), found.st_mtime)
+        return len(self._files)
 
     def _load(self, full_path: str, version: tuple[int, int], mtime: float) -> CachedFile:
         body = Path(full_path).read_bytes()
@@ -113,7 +129,14 @@ class RevalidatedStatic(StaticFiles):
         version = (found.st_mtime_ns, found.st_size)
         cached = self._files.get(full_path)
         if cached is None or cached.version != version:
-            cached = await anyio.to_thread.run_sync(self._load, full_path, version, found.st_mtime)
+            loading = self._loading.get(full_path)
+            if loading is None:
+                loading = asyncio.ensure_future(
+                    anyio.to_thread.run_sync(self._load, full_path, version, found.st_mtime)
+                )
+                self._loading[full_path] = loading
+                loading.add_done_callback(lambda _: self._loading.pop(full_path, None))
+            cached = await asyncio.shield(loading)
             self._files[full_path] = cached
         request_headers = Headers(scope=scope)
         headers = dict(cached.headers)
@@ -128,5 +151,5 @@ class RevalidatedStatic(StaticFiles):
         return Response(b"" if scope["method"] == "HEAD" else body, headers=headers, media_type=cached.media_type)
 
 
-def static_files() -> StaticFiles:
+def static_files() -> RevalidatedStatic:
     return RevalidatedStatic(directory=STATIC_DIR)
