@@ -73,6 +73,10 @@ class CachedFile:
     media_type: str
 
 
+#: Every file read, by path: one per process, shared by every app of it (the same files on disk).
+_FILES: dict[str, CachedFile] = {}
+
+
 class RevalidatedStatic(StaticFiles):
     """Static files that browsers revalidate (ETag) on each load: a new release is never stale.
     Vendored libraries carry their version in the file name and are cached for a year.
@@ -82,7 +86,7 @@ class RevalidatedStatic(StaticFiles):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._files: dict[str, CachedFile] = {}
+        self._files = _FILES
         self._loading: dict[str, asyncio.Future[CachedFile]] = {}  # one read per file, however many ask at once
 
     async def warm(self) -> int:
@@ -91,12 +95,18 @@ class RevalidatedStatic(StaticFiles):
         return await anyio.to_thread.run_sync(self._warm_all)
 
     def _warm_all(self) -> int:
+        kept = 0
         for directory in self.all_directories:
             for path in Path(os.path.realpath(directory)).rglob("*"):
                 found = path.stat()
-                if stat.S_ISREG(found.st_mode) and found.st_size <= CACHED_MAX_BYTES:
-                    self._files[str(path)] = self._load(str(path), (found.st_mtime_ns, found.st_size), found.st_mtime)
-        return len(self._files)
+                if not stat.S_ISREG(found.st_mode) or found.st_size > CACHED_MAX_BYTES:
+                    continue
+                version = (found.st_mtime_ns, found.st_size)
+                cached = self._files.get(str(path))
+                if cached is None or cached.version != version:
+                    self._files[str(path)] = self._load(str(path), version, found.st_mtime)
+                kept += 1
+        return kept
 
     def _load(self, full_path: str, version: tuple[int, int], mtime: float) -> CachedFile:
         body = Path(full_path).read_bytes()
