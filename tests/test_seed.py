@@ -3,6 +3,7 @@ timelines that follow the workflow table, determinism, and the COPY path on Post
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -21,10 +22,12 @@ from dispatch.models import Event, EventAction, Jurisdiction, State, User
 from dispatch.passwords import verify_password
 from dispatch.taxonomy import load_taxonomy
 from dispatch.workflow import Action, Outcome, find_step
+from hub.db import keep_sqlite_statistics
 from hub.seed import DEMO_LOGINS, SeedError, SeedReport, seed_county
 from hub.seed.county import build_county, point_in_polygon
 from hub.seed.events import RESOLUTION_SHARES, EventGenerator
 from hub.settings import PROJECT_ROOT
+from hub.tasks import stop as stop_tasks
 from stream.models import Camera
 
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -260,10 +263,6 @@ async def test_a_seeded_sqlite_file_has_planner_statistics(seeded: tuple[AsyncEn
 
 
 async def test_the_hub_analyzes_a_sqlite_file_that_has_no_statistics(tmp_path: Path) -> None:
-    import asyncio
-
-    from hub.db import keep_sqlite_statistics
-
     engine = await _sqlite_engine(tmp_path / "used.db")
     try:
         await seed_county(engine, events=50, cameras=5, now=NOW)
@@ -279,6 +278,6 @@ async def test_the_hub_analyzes_a_sqlite_file_that_has_no_statistics(tmp_path: P
             assert names, "no statistics after 5 s"
             assert await _rows(engine, text("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'events'"))
         finally:
-            keeper.cancel()
+            await stop_tasks(keeper)
     finally:
         await engine.dispose()

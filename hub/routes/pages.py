@@ -101,19 +101,23 @@ class RevalidatedStatic(StaticFiles):
                 found = path.stat()
                 if not stat.S_ISREG(found.st_mode) or found.st_size > CACHED_MAX_BYTES:
                     continue
-                version = (found.st_mtime_ns, found.st_size)
-                cached = self._files.get(str(path))
-                if cached is None or cached.version != version:
-                    self._files[str(path)] = self._load(str(path), version, found.st_mtime)
+                if self._kept(str(path), found) is None:
+                    self._files[str(path)] = self._load(str(path), found)
                 kept += 1
         return kept
 
-    def _load(self, full_path: str, version: tuple[int, int], mtime: float) -> CachedFile:
+    def _kept(self, full_path: str, found: os.stat_result) -> CachedFile | None:
+        """The file as read before, if it has not changed on disk since."""
+        cached = self._files.get(full_path)
+        return cached if cached is not None and cached.version == (found.st_mtime_ns, found.st_size) else None
+
+    def _load(self, full_path: str, found: os.stat_result) -> CachedFile:
         body = Path(full_path).read_bytes()
         compressible = Path(full_path).suffix in COMPRESSIBLE and len(body) > 1024
+        mtime = found.st_mtime
         etag = hashlib.md5(f"{mtime}-{len(body)}".encode(), usedforsecurity=False).hexdigest()
         return CachedFile(
-            version=version,
+            version=(found.st_mtime_ns, found.st_size),
             body=body,
             gzipped=gzip.compress(body, compresslevel=6, mtime=0) if compressible else None,
             headers={"etag": f'"{etag}"', "last-modified": formatdate(mtime, usegmt=True)},
@@ -136,14 +140,11 @@ class RevalidatedStatic(StaticFiles):
             return None
         if not found or not stat.S_ISREG(found.st_mode) or found.st_size > CACHED_MAX_BYTES:
             return None
-        version = (found.st_mtime_ns, found.st_size)
-        cached = self._files.get(full_path)
-        if cached is None or cached.version != version:
+        cached = self._kept(full_path, found)
+        if cached is None:
             loading = self._loading.get(full_path)
             if loading is None:
-                loading = asyncio.ensure_future(
-                    anyio.to_thread.run_sync(self._load, full_path, version, found.st_mtime)
-                )
+                loading = asyncio.ensure_future(anyio.to_thread.run_sync(self._load, full_path, found))
                 self._loading[full_path] = loading
                 loading.add_done_callback(lambda _: self._loading.pop(full_path, None))
             cached = await asyncio.shield(loading)

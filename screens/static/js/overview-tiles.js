@@ -202,8 +202,10 @@ export const TILES = {
       let shown = null; // the words drawn now: laid out again only when they change
       const fit = (cloud) => {
         // shrink the whole cloud until it fits its tile (a few steps; each is one small layout)
-        for (let scale = 1; scale > 0.4 && cloud.scrollHeight > cloud.clientHeight + 1; scale *= 0.85) {
-          cloud.style.setProperty("--scale", scale * 0.85);
+        let scale = 1;
+        while (scale > 0.4 && cloud.scrollHeight > cloud.clientHeight + 1) {
+          scale *= 0.85;
+          cloud.style.setProperty("--scale", scale);
         }
       };
       return {
