@@ -21,6 +21,7 @@ from hub import gcwatch, tasks
 from hub.audit_keeper import keep_audit
 from hub.db import create_engine, create_session_factory, keep_sqlite_statistics
 from hub.demo_activity import DemoActivity
+from hub.demo_phones import DemoPhones
 from hub.docs import install_docs
 from hub.errors import install_error_handlers
 from hub.httpmetrics import HttpMetrics
@@ -107,6 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     mjpeg = MjpegFeeds(max_per_camera=settings.mjpeg_max_viewers_per_camera)
     demo = DemoActivity(session_factory, taxonomy, realtime.notify) if settings.demo_activity else None
+    phones = (
+        DemoPhones(session_factory, ws_url=settings.demo_phones_url, signing_key=settings.signing_key)
+        if settings.demo_phones_url
+        else None
+    )
     overview_feed = OverviewFeed(
         session_factory, realtime, zone=settings.timezone, weights=load_safety_weights(settings.config_dir)
     )
@@ -133,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await overview_feed.start()
         demo_task = tasks.supervise("demo-activity", demo.run) if demo is not None else None
+        phones_task = tasks.supervise("demo-phones", phones.run) if phones is not None else None
         await streams.start()
         if settings.vision_enabled:
             await runner.start()
@@ -149,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _shutdown_step("live view", live_view.stop())
             await _shutdown_step("mjpeg", mjpeg.stop())
             await _shutdown_step("streams", streams.stop())
-            await _shutdown_step("demo activity", tasks.stop(demo_task))
+            await _shutdown_step("demo activity", tasks.stop(demo_task, phones_task))
             await _shutdown_step("overview feed", overview_feed.stop())
             await _shutdown_step("realtime", realtime.stop())
             await _shutdown_step("audit", stop_tasks(audit_task, stats_task))

@@ -102,7 +102,11 @@ async def _demo_footage(settings: Settings) -> list[int]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
-    settings = settings.model_copy(update={"demo_activity": not args.quiet})
+    # the grid workers' phones connect to this hub's own /ws (on loopback when it listens on every address)
+    own = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(args.host, args.host)
+    own = f"[{own}]" if ":" in own and not own.startswith("[") else own
+    phones = "" if args.quiet else f"ws://{own}:{args.port}/ws"
+    settings = settings.model_copy(update={"demo_activity": not args.quiet, "demo_phones_url": phones})
     from hub.seed import DEMO_LOGINS, demo_passwords
 
     _migrate(settings)
@@ -348,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults with demo data")
-    demo.add_argument("--quiet", action="store_true", help="no simulated activity (reports and workflow steps)")
+    demo.add_argument(
+        "--quiet", action="store_true", help="no simulated activity (reports, workflow steps, grid workers' phones)"
+    )
     demo.add_argument("--no-analytics", action="store_true", help="do not start the Streamlit analytics beside it")
     demo.add_argument("--analytics-port", type=int, default=8501)
     demo.add_argument("--host", default="127.0.0.1")

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     demo_activity: bool = Field(
         default=False, description="Keep a believable day going (reports and workflow steps every few seconds)."
     )
+    demo_phones_url: str = Field(
+        default="",
+        description="The hub's own /ws, where `gridhub demo` connects its grid workers' simulated phones "
+        "(网格力量在线); empty: no phones.",
+    )
     analytics_url: str = Field(
         default="http://127.0.0.1:8501",
         description="Where `gridhub analytics` (Streamlit) is served; the console's 统计分析 link leads there.",
