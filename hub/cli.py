@@ -39,7 +39,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from hub.logs import install_log_filters
 
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, freeze_gc_after_start=True),
         host=host,
         port=port,
         # The sans-I/O websockets protocol holds ~3x more clients per CPU than the legacy one (bench/ws_fanout.py);

@@ -45,6 +45,14 @@ def _callback(phase: str, info: dict[str, Any]) -> None:
         )
 
 
+def freeze_startup() -> None:
+    """Move what the started process holds (imported modules, the detector, caches, the ORM's mappings) to the
+    permanent generation: a full collection then scans only what was made since. Without it a demo hub's
+    full collections paused the event loop 100-125 ms each (~200,000 long-lived objects scanned every time)."""
+    gc.collect()
+    gc.freeze()
+
+
 def install() -> None:
     if _callback not in gc.callbacks:
         gc.callbacks.append(_callback)
@@ -63,8 +71,8 @@ class FreezePolicy:
     connect. Every ``freeze_every`` new connections the survivors are moved to the permanent generation
     (``gc.freeze()``, O(1)), which collections skip. Frozen objects freed by reference counting go away
     as usual; only reference cycles among them wait. When as many connections have closed since the last
-    thaw as ``churn_fraction`` of those then open (and at least ``freeze_every``), the hub thaws and
-    collects once, so such cycles cannot pile up.
+    thaw as ``churn_fraction`` of those then open (and at least ``freeze_every``), the hub thaws, collects once
+    and freezes the survivors again, so such cycles cannot pile up.
     """
 
     def __init__(self, *, freeze_every: int = 250, churn_fraction: float = 0.5) -> None:
@@ -88,3 +96,4 @@ class FreezePolicy:
             self.thaws += 1
             gc.unfreeze()
             gc.collect()
+            gc.freeze()  # what survived a full collection is long-lived (the process's own state among it)
