@@ -216,6 +216,14 @@ async def test_the_offline_map_searches_around_a_clicked_point(browser: Any, sit
     check_found(rows, placed, sent[0])
     series = await page.evaluate(f"{chart}.getOption().series.map((s) => s.name)")
     assert "搜索范围" in series and "搜索中心" in series, "the circle is drawn"
+    # and round on the screen: 1 km north and 1 km east of its centre are as many pixels away from it
+    north, east = await page.evaluate(
+        f"""() => {{ const c = {chart}; const [lat, lon] = [{SEARCH_AT[0]}, {SEARCH_AT[1]}];
+            const at = (p) => c.convertToPixel({{ geoIndex: 0 }}, p); const o = at([lon, lat]); const d = 1000 / 111320;
+            const n = at([lon, lat + d]); const e = at([lon + d / Math.cos((lat * Math.PI) / 180), lat]);
+            return [Math.hypot(n[0] - o[0], n[1] - o[1]), Math.hypot(e[0] - o[0], e[1] - o[1])]; }}"""
+    )
+    assert abs(north / east - 1) < 0.02, (north, east)
     await page.mouse.move(5, 5)  # no tooltip in the picture
     await page.wait_for_timeout(400)
     await screenshot_tile(page, "overview-nearby-offline")

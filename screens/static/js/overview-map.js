@@ -71,7 +71,7 @@ function echartsEngine(el, ctx, state, search) {
           renderItem: (params, api) => ({ type: "polygon", shape: { points: ring.map((p) => api.coord(p)) },
             style: { fill: SEARCH_FILL, stroke: C.yellow, lineWidth: 2, lineDash: [8, 5] } }) },
         { name: "搜索中心", type: "scatter", coordinateSystem: "geo", silent: true, animation: false, zlevel: 4, symbol: "pin",
-          symbolSize: 1.5 * rem(), symbolOffset: [0, "-45%"], itemStyle: { color: C.yellow, borderColor: "#fff", borderWidth: 1 },
+          symbolSize: 1.5 * rem(), itemStyle: { color: C.yellow, borderColor: "#fff", borderWidth: 1 },
           data: [{ value: [lon, lat] }] },
       );
     }
@@ -83,7 +83,9 @@ function echartsEngine(el, ctx, state, search) {
         { seriesIndex: 0, min: 0, max: maxOpen, show: false, inRange: { color: ["#0d2f5e", "#1b5fae", "#2f8cff"] } },
         ...(layers.heat ? [{ seriesIndex: series.length - 1, min: 0, max: 5, show: false, inRange: { color: ["rgba(0,0,255,0)", "#35c2ff", "#ffc53d", "#ff4d4f"] } }] : []),
       ],
-      geo: { map: ctx.mapName, roam: true, zoom: 1.1, label: { show: true, color: "#cfe3ff", fontSize: 0.65 * rem() },
+      // one pixel is as many metres east-west as north-south at the jurisdiction's latitude (ECharts' default
+      // 0.75 is cos 41°): the search circle is round, the towns keep their shapes
+      geo: { map: ctx.mapName, roam: true, zoom: 1.1, aspectScale: ctx.centre ? Math.cos((ctx.centre[0] * Math.PI) / 180) : 0.75, label: { show: true, color: "#cfe3ff", fontSize: 0.65 * rem() },
         itemStyle: { areaColor: "#0d2f5e", borderColor: "#35c2ff", borderWidth: 1 },
         emphasis: { itemStyle: { areaColor: "#245fb0" }, label: { color: "#fff" } } },
       series,
