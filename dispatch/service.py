@@ -444,8 +444,10 @@ def _record(
     message = event_message(event, action, actor)
     # The responder's dispatch first: the relay publishes in id order, and one phone that must act
     # should not wait behind a fan-out to every screen of the county.
+    # A phone shows what it is told without asking again (an extension granted or not, and until when).
+    dispatched = {**message, "change": change.data} if change.dispatch_to else message
     for user_id, message_type in change.dispatch_to.items():
-        db_session.add(OutboxMessage(channel=f"dispatch:{user_id}", type=message_type, data=message))
+        db_session.add(OutboxMessage(channel=f"dispatch:{user_id}", type=message_type, data=dispatched))
     db_session.add(OutboxMessage(channel="events", type=f"event.{action}", data=message))
 
 

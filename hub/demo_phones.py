@@ -5,7 +5,8 @@ responders with a live ``/ws`` connection and draws their last positions, so an 
 most of the county's grid workers here connect to the hub's own ``/ws`` over loopback (a real WebSocket
 through :mod:`hub.wsclient`, subscribed to their ``dispatch:`` channel, acknowledging what arrives as the
 mobile page does), walk around their grid reporting positions, and now and then lose the network for a
-minute and come back, as phones on a real day do.
+minute and come back, as phones on a real day do. The logins ``gridhub demo`` prints are left to the people
+trying it: their dispatches and positions are theirs alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.models import Jurisdiction, Role, User
 from hub.security import issue_token
+from hub.seed import DEMO_LOGINS
 from hub.wsclient import Client
 
 log = logging.getLogger("gridhub.demo")
@@ -84,7 +86,13 @@ class DemoPhones:
                 await db_session.execute(
                     select(User.id, Jurisdiction.center_lat, Jurisdiction.center_lon)
                     .join(Jurisdiction, Jurisdiction.code == User.jurisdiction_code)
-                    .where(User.role == Role.RESPONDER, User.is_active.is_(True), Jurisdiction.center_lat.is_not(None))
+                    .where(
+                        User.role == Role.RESPONDER,
+                        User.is_active.is_(True),
+                        Jurisdiction.center_lat.is_not(None),
+                        # the printed logins are for people trying the demo: their phone is the one they open
+                        User.username.not_in([login.username for login in DEMO_LOGINS]),
+                    )
                     .order_by(User.id)
                 )
             ).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -75,6 +76,7 @@ def build_runner(
         notify=notify,
         clip=clip_function(),
         worker=assigner.worker_id,
+        zone=ZoneInfo(settings.timezone),
     )
     return VisionRunner(
         config=vision_config(settings),

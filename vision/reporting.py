@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -80,8 +81,11 @@ class EventReporter:
         clip_after_s: float = 10.0,
         queue_size: int = 100,
         worker: str | None = None,
+        zone: ZoneInfo | None = None,
     ) -> None:
+        """``zone``: the site's, in which the description states when the rule fired (None: this server's)."""
         self.worker = worker
+        self.zone = zone
         self.session_factory = session_factory
         self.taxonomy = taxonomy
         self.data_dir = Path(data_dir)
@@ -160,7 +164,7 @@ class EventReporter:
             if camera is None:
                 log.warning("camera %s is gone: candidate of rule %s dropped", candidate.camera_id, firing.rule_name)
                 return None
-            when = datetime.fromtimestamp(firing.ts, UTC).astimezone()
+            when = datetime.fromtimestamp(firing.ts, UTC).astimezone(self.zone)
             data = ReportIn(
                 title=f"{camera.name}: {firing.rule_name}"[:200],
                 description=(

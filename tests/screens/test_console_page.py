@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.screens.conftest import Site, open_page, screenshot
@@ -79,3 +80,28 @@ async def test_a_new_urgent_report_sounds(browser: Any, site: Site) -> None:
     await page.wait_for_selector("body[data-ready='1']", timeout=15000)
     await site.report(title="燃气泄漏", urgency="critical")
     await page.wait_for_function("Number(document.body.dataset.beeped || 0) >= 1", timeout=5000)
+
+
+async def test_an_extension_is_decided_seeing_what_was_asked(browser: Any, site: Site) -> None:
+    """延期审批 shows the deadline asked for and the reason; the timeline says what was asked and decided, and
+    the responder's dispatch carries the decision."""
+    ev = await site.report(title="排水管道堵塞")
+    ev = await site.act("t1_dispatcher", ev, "accept")
+    ev = await site.act("t1_dispatcher", ev, "assign", assignee_id=site.ids["t1_worker"])
+    ev = await site.act("t1_worker", ev, "sign")
+    until = datetime(2031, 12, 20, 2, 0, tzinfo=UTC)
+    shown = until.astimezone().strftime("%m/%d %H:%M")  # as the browser shows it, in this machine's zone
+    await site.act("t1_worker", ev, "extend", until=until.isoformat(), reason="等待施工队进场")
+    page = await open_page(browser, site, "t1_dispatcher", f"/screens/console?event={ev['id']}")
+    await page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    await page.wait_for_selector("#actions button[data-action=approve_extension]", timeout=5000)
+    assert "等待施工队进场" in await page.text_content("#detail dl")
+    await page.click("#actions button[data-action=approve_extension]")
+    asked = await page.text_content("#actionform .asked")
+    assert shown in asked and "等待施工队进场" in asked, asked
+    await page.click("#actionform button[data-submit]:has-text('同意延期')")
+    await page.wait_for_function(
+        f"document.querySelector('.timeline').textContent.includes('同意延期至 {shown}')", timeout=5000
+    )
+    assert f"申请延期至 {shown},理由:等待施工队进场" in await page.text_content(".timeline")
+    assert page.errors == []

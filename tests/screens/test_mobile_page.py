@@ -87,3 +87,42 @@ async def test_a_dispatch_made_while_offline_arrives_after_reconnecting(browser:
     await page.wait_for_timeout(1500)
     assert await page.text_content("#msgcount") == "1"
     assert int(await page.evaluate("document.body.dataset.alerts || '0'")) == 0
+
+
+async def test_a_report_is_filed_once_whatever_happens_to_its_photos(
+    browser: Any, site: Site, tmp_path: Path
+) -> None:
+    """上报 with a file that is no picture files nothing; with a photo whose upload fails, the event is filed once
+    and the next tap sends only the photo to it."""
+
+    async def filed(title: str) -> list[dict[str, Any]]:
+        r = await site.http.get(
+            "/api/v1/events", params={"view": "pending", "page_size": 200}, headers=site.h("t1_dispatcher")
+        )
+        return [e for e in r.json()["items"] if e["title"] == title]
+
+    page = await phone(browser, site, "t1_worker")
+    await page.click("button[data-tab=report]")
+    text = tmp_path / "notes.jpg"
+    text.write_text("这不是图片")
+    await page.fill("#reportform input[name=title]", "路灯损坏无照明")
+    await page.set_input_files("#reportform input[name=photos]", str(text))
+    await page.click("#reportbtn")
+    await page.wait_for_function("document.querySelector('#reporterror').textContent.includes('只能上传照片')")
+    assert await filed("路灯损坏无照明") == []
+
+    # the photo's upload fails (the phone's link drops on it): the event is filed, the next tap sends the photo only
+    await page.route("**/api/v1/events/*/media", lambda route: route.abort())
+    await page.set_input_files("#reportform input[name=photos]", str(photo_file(tmp_path)))
+    await page.click("#reportbtn")
+    await page.wait_for_function("document.querySelector('#reporterror').textContent.includes('事件已上报')")
+    [event] = await filed("路灯损坏无照明")
+    assert f"补传照片(事件 {event['id']})" in await page.text_content("#reportbtn")
+    await page.unroute("**/api/v1/events/*/media")
+    await page.click("#reportbtn")
+    await page.wait_for_function("document.querySelector('#reportbtn').textContent === '上报事件'")
+    assert await page.text_content("#reporterror") == ""
+    assert [e["id"] for e in await filed("路灯损坏无照明")] == [event["id"]]
+    detail = (await site.http.get(f"/api/v1/events/{event['id']}", headers=site.h("t1_dispatcher"))).json()
+    assert [m["kind"] for m in detail["media"]] == ["photo"]
+    assert page.errors == []

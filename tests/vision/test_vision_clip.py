@@ -7,6 +7,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from stream import recordings
 from stream.frames import Frame
@@ -40,6 +41,7 @@ async def test_snapshot_then_clip_from_the_recordings(api: Api, tmp_path: Path) 
         clip=recordings.clip,
         clip_before_s=4,
         clip_after_s=1,
+        zone=ZoneInfo("Asia/Shanghai"),
     )
     await reporter.start()
     try:
@@ -58,6 +60,9 @@ async def test_snapshot_then_clip_from_the_recordings(api: Api, tmp_path: Path) 
                 break
             await asyncio.sleep(0.3)
         assert kinds == ["clip", "snapshot"], detail["media"]
+        # the description says when in the site's time, whatever this server's own zone
+        fired = datetime.fromtimestamp(now - 8, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+        assert f"于 {fired} 触发规则「入侵」" in detail["description"], detail["description"]
         clip = next(m for m in detail["media"] if m["kind"] == "clip")
         body = await api.get("admin", clip["url"])
         assert body.status_code == 200 and body.headers["content-type"] == "video/mp4"

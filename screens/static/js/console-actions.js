@@ -37,6 +37,14 @@ const ERROR_TEXT = {
 };
 
 /** The server's refusal in Chinese: a known code's text, and the server's own message as detail. */
+/** A time as the console shows it: month/day hour:minute. */
+export const fmt = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
+
+/** The extension request waiting for a decision, if any: {requested_deadline, reason, …}. */
+export function pendingExtension(e) {
+  return e.extension_pending ? [...(e.extensions || [])].reverse().find((x) => x.status === "pending") || null : null;
+}
+
 export function errorText(err) {
   if (!(err instanceof ApiError)) return `网络异常:${err.message}`;
   const code = err.body && err.body.error;
@@ -61,8 +69,13 @@ function formHtml(kind, state) {
       return `<div>${[5, 4, 3, 2, 1].map((n) => `<label><input type="radio" name="rating" value="${n}" ${n === 5 ? "checked" : ""}> ${"★".repeat(n)}</label> `).join("")}</div>`;
     case "extend":
       return `<label>延期至 <input type="datetime-local" name="until" required></label><textarea name="reason" rows="2" placeholder="延期理由" required minlength="2"></textarea>`;
+    case "approval": {
+      const asked = pendingExtension(state.detail);
+      return asked
+        ? `<div class="asked">申请延期至 <b>${fmt(asked.requested_deadline)}</b>(当前时限 ${fmt(state.detail.deadline_at) || "无"})<br>理由:${escapeHtml(asked.reason)}</div>`
+        : "";
+    }
     case "verify":
-    case "approval":
       return "";
     case "assignee": {
       const people = (state.nearby && state.nearby.responders) || [];
@@ -97,7 +110,7 @@ export function actionForm(host, action, state, submit) {
       if (v === "") continue;
       if (k === "assignee_id" || k === "rating") body[k] = Number(v);
       else if (k === "deadline_hours") body[k] = Number(v);
-      else if (k === "tags") body.tags = String(v).split(/[,,\s]+/).filter(Boolean);
+      else if (k === "tags") body.tags = String(v).split(/[,，、;；\s]+/).filter(Boolean); // a Chinese keyboard types ，、；
       else if (k === "until") body.until = new Date(v).toISOString();
       else body[k] = v;
     }

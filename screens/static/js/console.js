@@ -3,7 +3,7 @@
 
 import { api, ApiError, connectionBadge, escapeHtml, Live, requireLogin, setToken, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
 import { Player } from "/static/js/player.js";
-import { ACTIONS, actionForm, DIRECT_KEYS, errorText } from "/static/js/console-actions.js";
+import { ACTIONS, actionForm, DIRECT_KEYS, errorText, fmt, pendingExtension } from "/static/js/console-actions.js";
 
 requireLogin();
 
@@ -20,7 +20,6 @@ const PAGE_SIZE = 50;
 
 const $ = (id) => document.getElementById(id);
 const state = { view: "pending", page: 1, total: 0, items: [], selected: null, detail: null, nearby: null, me: null, wall: [], wallSize: 4 };
-const fmt = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
 
 export function toast(text, kind = "") {
   const el = $("toast");
@@ -121,6 +120,7 @@ function drawDetail(message) {
   const e = state.detail;
   const media = (e.media || []).filter((m) => (m.content_type || "").startsWith("image/"));
   const actions = e.allowed_actions.filter((a) => ACTIONS[a]);
+  const waiting = pendingExtension(e);
   $("detail").innerHTML = `
     <h2>${escapeHtml(e.title)}</h2>
     <div class="m"><span class="badge u-${e.urgency}">${URGENCY_NAMES[e.urgency]}</span> <b>${STATE_NAMES[e.state]}</b>
@@ -135,6 +135,7 @@ function drawDetail(message) {
       ${e.result_text ? `<dt>处置结果</dt><dd>${escapeHtml(e.result_text)}</dd>` : ""}
       ${e.reject_reason ? `<dt>不受理理由</dt><dd>${escapeHtml(e.reject_reason)}</dd>` : ""}
       ${e.tags.length ? `<dt>标签</dt><dd>${e.tags.map(escapeHtml).join("、")}</dd>` : ""}
+      ${waiting ? `<dt>延期申请</dt><dd class="w-yellow">申请延期至 ${fmt(waiting.requested_deadline)}:${escapeHtml(waiting.reason)}</dd>` : ""}
     </dl>
     <p>${escapeHtml(e.description)}</p>
     ${media.length ? `<div class="media">${media.map((m) => `<a href="${mediaUrl(m.url)}" target="_blank"><img src="${mediaUrl(m.url)}" alt="${m.kind}"></a>`).join("")}</div>` : ""}
@@ -142,7 +143,24 @@ function drawDetail(message) {
     <div id="form"></div>
     ${nearbyHtml()}
     <h3>处置履历</h3>
-    <ol class="timeline">${e.timeline.map((t) => `<li><time>${fmt(t.created_at)}</time><b>${escapeHtml(t.actor_name || "系统")}</b> ${escapeHtml(actionName(t.action))}${t.note ? `:${escapeHtml(t.note)}` : ""}</li>`).join("")}</ol>`;
+    <ol class="timeline">${e.timeline.map((t) => `<li><time>${fmt(t.created_at)}</time><b>${escapeHtml(t.actor_name || "系统")}</b> ${escapeHtml(actionName(t.action))}${[stepDetail(t), t.note].filter(Boolean).map((x) => `:${escapeHtml(x)}`).join("")}</li>`).join("")}</ol>`;
+}
+
+/** What a step decided, from its timeline data (the extension asked for, granted or not; a failed check). */
+function stepDetail(t) {
+  const d = t.data || {};
+  switch (t.action) {
+    case "extend":
+      return d.until ? `申请延期至 ${fmt(d.until)}${d.reason ? `,理由:${d.reason}` : ""}` : "";
+    case "approve_extension":
+      return "approved" in d ? `${d.approved ? "同意" : "不同意"}延期至 ${fmt(d.until)}` : "";
+    case "verify":
+      return "passed" in d ? (d.passed ? "核查通过" : "核查不通过") : "";
+    case "tag":
+      return Array.isArray(d.tags) ? d.tags.join("、") : "";
+    default:
+      return "";
+  }
 }
 
 function actionName(a) {

@@ -15,6 +15,14 @@ const TYPE_NAMES = {
   "dispatch.extension_decided": "延期审批结果",
   "dispatch.revoked": "事件已改派他人",
 };
+/** A message's headline: its kind, and for an extension whether it was granted. */
+function headline(type, data) {
+  const change = data.change || {};
+  if (type === "dispatch.extension_decided" && "approved" in change) {
+    return change.approved ? `延期已同意(新时限 ${fmt(change.until)})` : "延期未同意,请按原时限处置";
+  }
+  return TYPE_NAMES[type] || "新消息";
+}
 const fmt = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
 let me = null;
 let position = null;
@@ -27,7 +35,11 @@ function toast(text) {
   setTimeout(() => el.remove(), 2500);
 }
 
+/** A file the phone could not read as a picture (refused before anything is sent). */
+class NotAPhoto extends Error {}
+
 function errorText(err) {
+  if (err instanceof NotAPhoto) return `只能上传照片(${err.message} 不是图片)`;
   if (!(err instanceof ApiError)) return "网络不佳,请稍后重试";
   const body = err.body || {};
   const known = { stale_version: "事件已被他人更新,已为您刷新", illegal_transition: "事件状态已变化,该操作不可执行", payload_too_large: "照片过大", unsupported_media_type: "只能上传照片" }[body.error];
@@ -44,7 +56,7 @@ const store = {
 function drawMessages() {
   const list = store.load();
   $("msgs").innerHTML = list.map((m) => `<li class="${m.read ? "" : "unread"}" data-event="${m.data.event_id}" data-offset="${m.offset}">
-    <b>${TYPE_NAMES[m.type] || m.type}:${escapeHtml(m.data.title)}</b>
+    <b>${escapeHtml(headline(m.type, m.data))}:${escapeHtml(m.data.title)}</b>
     <div class="m"><span>${fmt(m.data.at || m.ts)}</span>${m.data.deadline_at ? `<span>时限 ${fmt(m.data.deadline_at)}</span>` : ""}</div></li>`).join("");
   $("msgsempty").hidden = list.length > 0;
   const unread = list.filter((m) => !m.read).length;
@@ -65,7 +77,7 @@ function onDispatch(msg, live) {
 
 let audio = null;
 function alertUser(msg) {
-  const text = `${TYPE_NAMES[msg.type] || "新消息"}:${msg.data.title}`;
+  const text = `${headline(msg.type, msg.data)}:${msg.data.title}`;
   const banner = $("banner");
   banner.textContent = text;
   banner.hidden = false;
@@ -156,8 +168,9 @@ function startAction(e, action) {
     const button = ev.target.querySelector("button");
     button.disabled = true;
     try {
-      const files = [...(fd.getAll("photos") || [])].filter((f) => f && f.size);
-      if (files.length) body.attachments = await uploadPhotos(e.id, files, (n) => (button.textContent = `上传照片 ${n}/${files.length}…`));
+      const photos = await preparePhotos(fd.getAll("photos") || []);
+      const total = photos.length;
+      if (total) body.attachments = await uploadPhotos(e.id, photos, (n) => (button.textContent = `上传照片 ${n}/${total}…`));
       await act(e, action, body);
     } catch (err) {
       $("acterror").textContent = errorText(err);
@@ -168,9 +181,15 @@ function startAction(e, action) {
   };
 }
 
-/** Photos are made small on the phone (≤1280 px JPEG) before they travel over 4G. */
+/** Photos are made small on the phone (≤1280 px JPEG) before they travel over 4G; a file that is not a
+ * picture is refused here, before anything is sent or filed. */
 async function shrink(file) {
-  const bitmap = await createImageBitmap(file);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    throw new NotAPhoto(file.name);
+  }
   const scale = Math.min(1, 1280 / Math.max(bitmap.width, bitmap.height));
   const canvas = document.createElement("canvas");
   canvas.width = Math.round(bitmap.width * scale);
@@ -179,15 +198,28 @@ async function shrink(file) {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
 }
 
-async function uploadPhotos(eventId, files, progress) {
+/** The chosen files as small JPEGs [{name, blob}], all read before any is sent (NotAPhoto for the first that
+ * is not a picture). */
+async function preparePhotos(files) {
+  const photos = [];
+  for (const file of files) {
+    if (file && file.size) photos.push({ name: file.name.slice(0, 200), blob: await shrink(file) });
+  }
+  return photos;
+}
+
+/** Uploads prepared photos; each one sent is taken off `photos`, so a retry sends only the rest. */
+async function uploadPhotos(eventId, photos, progress) {
   const attachments = [];
-  for (const [i, file] of files.entries()) {
-    progress(i + 1);
-    const blob = await shrink(file);
+  let n = 0;
+  while (photos.length) {
+    progress(++n);
+    const { name, blob } = photos[0];
     const r = await fetch(`/api/v1/events/${eventId}/media`, { method: "POST", headers: { Authorization: `Bearer ${token()}`, "Content-Type": "image/jpeg" }, body: blob });
     const data = await r.json().catch(() => ({}));
     if (!r.ok) throw new ApiError(r.status, data);
-    attachments.push({ url: data.url, kind: "photo", name: file.name.slice(0, 200) });
+    photos.shift();
+    attachments.push({ url: data.url, kind: "photo", name });
   }
   return attachments;
 }
@@ -231,26 +263,35 @@ function locate() {
   );
 }
 
+/** An event filed whose photos did not all go up: the next tap sends only those photos to it, never a second event. */
+let filed = null; // {id, photos}
+
 $("reportform").onsubmit = async (ev) => {
   ev.preventDefault();
-  const fd = new FormData(ev.target);
-  const body = { title: fd.get("title"), category_code: fd.get("category_code"), urgency: fd.get("urgency"), description: fd.get("description") || "" };
-  if (position) Object.assign(body, { lat: position.lat, lon: position.lon });
-  else body.grid_code = me.jurisdiction_code;
+  const form = ev.target;
+  const fd = new FormData(form);
   const button = $("reportbtn");
+  const progress = (n) => (button.textContent = `上传照片 ${n}…`);
   button.disabled = true;
   $("reporterror").textContent = "";
   try {
-    const event = await api("/api/v1/events", { method: "POST", body });
-    const files = [...fd.getAll("photos")].filter((f) => f && f.size);
-    if (files.length) await uploadPhotos(event.id, files, (n) => (button.textContent = `上传照片 ${n}/${files.length}…`));
-    ev.target.reset();
-    toast(`已上报,事件编号 ${event.id}`);
+    if (!filed) {
+      const photos = await preparePhotos(fd.getAll("photos")); // a file that is no picture stops here, nothing filed
+      const body = { title: fd.get("title"), category_code: fd.get("category_code"), urgency: fd.get("urgency"), description: fd.get("description") || "" };
+      if (position) Object.assign(body, { lat: position.lat, lon: position.lon });
+      else body.grid_code = me.jurisdiction_code;
+      const event = await api("/api/v1/events", { method: "POST", body });
+      filed = { id: event.id, photos };
+    }
+    await uploadPhotos(filed.id, filed.photos, progress);
+    toast(`已上报,事件编号 ${filed.id}`);
+    filed = null;
+    form.reset();
   } catch (err) {
-    $("reporterror").textContent = errorText(err);
+    $("reporterror").textContent = filed ? `事件已上报(编号 ${filed.id}),还有 ${filed.photos.length} 张照片未上传:${errorText(err)}。再点一次只补传照片` : errorText(err);
   } finally {
     button.disabled = false;
-    button.textContent = "上报事件";
+    button.textContent = filed ? `补传照片(事件 ${filed.id})` : "上报事件";
   }
 };
 
