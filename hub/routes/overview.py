@@ -81,9 +81,12 @@ async def get_screen_layout(name: LayoutName, _: ScreenUser, db_session: Session
     "/{name}/layout",
     responses={
         401: {"description": "Not logged in."},
-        403: {"description": "Only leaders and admins edit layouts."},
+        403: {
+            "description": "Only leaders and admins edit layouts, and only of screens of their jurisdiction or below "
+            "(`overview`, every wall's default, belongs to the top of the tree)."
+        },
         412: {"description": "Someone saved a newer version meanwhile: reload, then edit again."},
-        422: {"description": "The document is not a valid layout."},
+        422: {"description": "The document is not a valid layout (tiles outside the grid or overlapping, …)."},
     },
 )
 async def put_screen_layout(
@@ -91,6 +94,6 @@ async def put_screen_layout(
 ) -> dict[str, Any]:
     """Save the whole layout document; ``version`` must be the version it was loaded at (0 for a first save)."""
     try:
-        return await layouts.save_layout(db_session=db_session, name=name, document=document, user_id=user.id)
+        return await layouts.save_layout(db_session=db_session, name=name, document=document, editor=user)
     except layouts.StaleLayout as stale:
         raise HTTPException(status_code=412, detail=str(stale)) from None

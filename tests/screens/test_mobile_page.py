@@ -89,9 +89,7 @@ async def test_a_dispatch_made_while_offline_arrives_after_reconnecting(browser:
     assert int(await page.evaluate("document.body.dataset.alerts || '0'")) == 0
 
 
-async def test_a_report_is_filed_once_whatever_happens_to_its_photos(
-    browser: Any, site: Site, tmp_path: Path
-) -> None:
+async def test_a_report_is_filed_once_whatever_happens_to_its_photos(browser: Any, site: Site, tmp_path: Path) -> None:
     """上报 with a file that is no picture files nothing; with a photo whose upload fails, the event is filed once
     and the next tap sends only the photo to it."""
 

@@ -95,6 +95,32 @@ async def test_layout_is_saved_on_the_server_and_a_stale_save_is_refused(site: S
     assert (await site.http.get(url, headers=site.h("t1_worker"))).status_code == 403
     off_grid = {**doc, "version": 2, "tiles": [{**doc["tiles"][0], "gridPos": {"x": 20, "y": 0, "w": 6, "h": 2}}]}
     assert (await site.http.put(url, json=off_grid, headers=site.h("leader"))).status_code == 422
+    # each cell shows one tile: overlapping tiles are refused, with the two named
+    pending = {"id": "pending", "type": "pending", "gridPos": {"x": 5, "y": 1, "w": 6, "h": 2}}
+    overlap = {**doc, "version": 2, "tiles": [*doc["tiles"], pending]}
+    r = await site.http.put(url, json=overlap, headers=site.h("leader"))
+    assert r.status_code == 422 and "'today' and 'pending' overlap" in r.text, r.text
+    big = {**doc, "version": 2, "tiles": [{**doc["tiles"][0], "options": {"note": "x" * 5000}}]}
+    assert (await site.http.put(url, json=big, headers=site.h("leader"))).status_code == 422
+
+
+async def test_a_screen_is_arranged_by_its_jurisdiction_and_those_above(site: Site) -> None:
+    """The default screen (every wall's) belongs to the top of the tree: a town's leader cannot rearrange the
+    county's wall, but arranges a screen of their own, which the county's leaders may change too."""
+    today = {"id": "today", "type": "today", "gridPos": {"x": 0, "y": 0, "w": 6, "h": 2}}
+    doc = {"schemaVersion": 1, "version": 0, "tiles": [today]}
+    county = "/api/v1/screens/overview/layout"
+    r = await site.http.put(county, json={**doc, "uid": "overview"}, headers=site.h("t1_leader"))
+    assert r.status_code == 403 and "?screen=" in r.json()["message"], r.text
+    town = "/api/v1/screens/town1-wall/layout"
+    r = await site.http.put(town, json={**doc, "uid": "town1-wall"}, headers=site.h("t1_leader"))
+    assert r.status_code == 200, r.text
+    r = await site.http.put(town, json={**doc, "uid": "town1-wall", "version": 1}, headers=site.h("leader"))
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    wall = "/api/v1/screens/county-wall/layout"
+    assert (await site.http.put(wall, json={**doc, "uid": "county-wall"}, headers=site.h("leader"))).status_code == 200
+    r = await site.http.put(wall, json={**doc, "uid": "county-wall", "version": 1}, headers=site.h("t1_leader"))
+    assert r.status_code == 403, r.text
 
 
 async def test_edit_mode_saves_a_layout_that_the_next_load_uses(browser: Any, site: Site) -> None:
@@ -102,9 +128,16 @@ async def test_edit_mode_saves_a_layout_that_the_next_load_uses(browser: Any, si
     await page.wait_for_selector("body[data-ready='1']", timeout=15000)
     await page.click("#edit")
     await page.click("[data-tile=visits] .edit button[data-op=hide]")
+    # a tile cannot grow over its neighbour (the map is right of 今日事件)
+    await page.click("[data-tile=today] .edit button[data-op='w+']")
+    assert "没有空位" in await page.text_content("#editmsg")
+    # an added tile takes a free place (where 本月走访 was), not the top left corner over other tiles
+    await page.select_option("#add", "base")
+    added = await page.eval_on_selector("[data-tile^=base]", "el => [el.style.gridColumn, el.style.gridRow]")
+    assert added == ["19 / span 6", "11 / span 2"], added
     await page.click("#save")
     await page.wait_for_selector("#editbar", state="hidden")
     page = await open_page(browser, site, "leader", "/screens/overview")
     await page.wait_for_selector("body[data-ready='1']", timeout=15000)
     tiles = await page.eval_on_selector_all("[data-tile]", "els => els.map(e => e.dataset.tile)")
-    assert "visits" not in tiles and "map" in tiles
+    assert "visits" not in tiles and "map" in tiles and any(t.startswith("base") for t in tiles)

@@ -17,7 +17,8 @@
   const jurisdiction = new URLSearchParams(location.search).get("jurisdiction");
   const me = get("/api/v1/auth/me");
   get(jurisdiction ? `/api/v1/screens/overview?jurisdiction=${encodeURIComponent(jurisdiction)}` : "/api/v1/screens/overview");
-  get("/api/v1/screens/overview/layout");
+  const screen = new URLSearchParams(location.search).get("screen");
+  get(`/api/v1/screens/${/^[a-z0-9_-]{1,32}$/.test(screen || "") ? screen : "overview"}/layout`);
   get("/api/v1/cameras?page_size=5000");
   get("/api/v1/screens/map-config");
   if (!jurisdiction) {

@@ -8,6 +8,9 @@ requireLogin();
 
 const CHILD_LEVEL = { county: "town", town: "village", village: "grid", grid: "grid" };
 const params = new URLSearchParams(location.search);
+/** The screen whose layout this page shows and edits (?screen=NAME; every wall's default: overview). */
+const SCREEN = /^[a-z0-9_-]{1,32}$/.test(params.get("screen") || "") ? params.get("screen") : "overview";
+const layoutUrl = `/api/v1/screens/${SCREEN}/layout`;
 const grid = document.getElementById("grid");
 const popup = document.getElementById("popup");
 
@@ -132,7 +135,7 @@ async function loadCameras() {
 
 async function loadLayout() {
   try {
-    const saved = await api("/api/v1/screens/overview/layout"); // 204 (no body): none saved yet
+    const saved = await api(layoutUrl); // 204 (no body): none saved yet
     if (saved && Array.isArray(saved.tiles)) layout = saved;
   } catch (err) {
     console.warn("layout", err);
@@ -190,19 +193,42 @@ function setEditing(on) {
   setTimeout(() => mounted.forEach((m) => m.view.resize && m.view.resize()), 50);
 }
 
+const COLUMNS = 24;
+const ROWS = 12;
+const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+/** Whether `pos` fits the grid without covering another tile than `self` (each cell shows one tile). */
+const fits = (pos, self) =>
+  pos.x >= 0 && pos.y >= 0 && pos.x + pos.w <= COLUMNS && pos.y + pos.h <= ROWS &&
+  layout.tiles.every((t) => t === self || !overlaps(pos, t.gridPos));
+/** The first free place of w × h (top to bottom, left to right), or null. */
+function freePlace(w, h) {
+  for (let y = 0; y + h <= ROWS; y++) for (let x = 0; x + w <= COLUMNS; x++) if (fits({ x, y, w, h })) return { x, y, w, h };
+  return null;
+}
+const editMessage = (text) => { document.getElementById("editmsg").textContent = text; };
+
 grid.addEventListener("click", (e) => {
   const button = e.target.closest(".edit button");
   if (!button) return;
   const id = button.closest(".tile").dataset.tile;
   const tile = layout.tiles.find((t) => t.id === id);
   const p = tile.gridPos;
+  const next = { ...p };
   switch (button.dataset.op) {
-    case "w-": p.w = Math.max(3, p.w - 1); break;
-    case "w+": p.w = Math.min(24 - p.x, p.w + 1); break;
-    case "h-": p.h = Math.max(1, p.h - 1); break;
-    case "h+": p.h = Math.min(12 - p.y, p.h + 1); break;
+    case "w-": next.w = Math.max(3, p.w - 1); break;
+    case "w+": next.w = p.w + 1; break;
+    case "h-": next.h = Math.max(1, p.h - 1); break;
+    case "h+": next.h = p.h + 1; break;
     case "hide": layout.tiles = layout.tiles.filter((t) => t.id !== id); break;
   }
+  if (button.dataset.op !== "hide") {
+    if (!fits(next, tile)) {
+      editMessage("旁边没有空位:先缩小或隐藏相邻的图块");
+      return;
+    }
+    tile.gridPos = next;
+  }
+  editMessage("");
   render();
   setEditing(true);
 });
@@ -226,7 +252,14 @@ grid.addEventListener("drop", (e) => {
 document.getElementById("add").addEventListener("change", (e) => {
   const type = e.target.value;
   if (!type) return;
-  layout.tiles.push({ id: `${type}-${Date.now().toString(36)}`, type, gridPos: { x: 0, y: 0, w: 6, h: 3 }, options: TILES[type].defaultOptions || {} });
+  e.target.value = "";
+  const place = freePlace(6, 3) || freePlace(6, 2) || freePlace(4, 2) || freePlace(3, 1);
+  if (!place) {
+    editMessage("没有空位:先缩小或隐藏图块,再添加");
+    return;
+  }
+  editMessage("");
+  layout.tiles.push({ id: `${type}-${Date.now().toString(36)}`, type, gridPos: place, options: TILES[type].defaultOptions || {} });
   render();
   setEditing(true);
 });
@@ -243,12 +276,16 @@ document.getElementById("cancel").onclick = () => {
 document.getElementById("save").onclick = async () => {
   const msg = document.getElementById("editmsg");
   try {
-    layout = await api("/api/v1/screens/overview/layout", { method: "PUT", body: layout });
+    layout = await api(layoutUrl, { method: "PUT", body: { ...layout, uid: SCREEN } });
     msg.textContent = "";
     render();
     setEditing(false);
   } catch (err) {
-    msg.textContent = err.status === 412 ? "布局已被他人修改,请刷新后再编辑" : `保存失败:${err.message}`;
+    msg.textContent = {
+      412: "布局已被他人修改,请刷新后再编辑",
+      403: "此大屏属于上级或其他辖区,您不能修改它的布局;可在地址后加 ?screen=名称 布置本辖区自己的大屏",
+      422: "布局无效:图块超出范围或相互重叠",
+    }[err.status] || `保存失败:${err.message}`;
   }
 };
 
