@@ -118,3 +118,18 @@ async def test_warm_reads_every_file_once_and_concurrent_first_requests_share_on
         changed = await asyncio.gather(*(http.get("/static/vendor/lib-1.0.0.js") for _ in range(20)))
     assert len(reads) == 1, reads  # twenty browsers at once, one read and one compression
     assert all(r.text == "window.lib = 2;\n" * 300 for r in changed)
+
+
+async def test_browsers_asking_for_favicon_ico_get_the_pages_icon() -> None:
+    from fastapi import FastAPI
+
+    from hub.routes import pages
+
+    app = FastAPI()
+    app.include_router(pages.router)
+    app.mount("/static", RevalidatedStatic(directory=STATIC_DIR))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub", follow_redirects=True) as http:
+        r = await http.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml"), r.headers
+    assert b"<svg" in r.content

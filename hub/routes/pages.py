@@ -44,6 +44,12 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/screens/overview", status_code=307)
 
 
+@router.get("/favicon.ico")
+async def favicon() -> RedirectResponse:
+    """Browsers ask for it on every page they show; the pages name /static/favicon.svg."""
+    return RedirectResponse("/static/favicon.svg", status_code=308)
+
+
 @router.get("/screens/analytics")
 async def analytics(request: Request, token: str | None = None) -> RedirectResponse:
     """统计分析 runs as its own Streamlit process (`gridhub analytics`): send the browser there."""

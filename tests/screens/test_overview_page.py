@@ -141,3 +141,20 @@ async def test_edit_mode_saves_a_layout_that_the_next_load_uses(browser: Any, si
     await page.wait_for_selector("body[data-ready='1']", timeout=15000)
     tiles = await page.eval_on_selector_all("[data-tile]", "els => els.map(e => e.dataset.tile)")
     assert "visits" not in tiles and "map" in tiles and any(t.startswith("base") for t in tiles)
+
+
+async def test_a_wall_that_lost_the_hub_says_so_from_across_the_room(browser: Any, site: Site) -> None:
+    page = await open_page(browser, site, "leader", "/screens/overview")
+    await page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    await page.wait_for_function("document.querySelector('#conn').dataset.state === 'online'", timeout=10000)
+    assert await page.is_hidden("#stale")
+    await page.context.set_offline(True)
+    await page.evaluate("window.dispatchEvent(new Event('offline'))")
+    await page.wait_for_selector("#stale:not([hidden])", timeout=10000)
+    assert "数据连接中断" in await page.text_content("#stale") and "画面数据截至" in await page.text_content("#stale")
+    assert await page.evaluate("document.body.classList.contains('stale')"), "the tiles dim"
+    await screenshot(page, "overview-stale")
+    await page.context.set_offline(False)
+    await page.wait_for_function("document.querySelector('#conn').dataset.state === 'online'", timeout=20000)
+    await page.wait_for_selector("#stale", state="hidden", timeout=5000)
+    assert not await page.evaluate("document.body.classList.contains('stale')")

@@ -75,13 +75,15 @@ function echartsEngine(el, ctx, state, search) {
           data: [{ value: [lon, lat] }] },
       );
     }
-    if (layers.heat) series.push({ name: "热力", type: "heatmap", coordinateSystem: "geo", data: d.markers.map((m) => [m.lon, m.lat, 1]), pointSize: 0.9 * rem(), blurSize: 1.4 * rem() });
+    if (layers.heat) series.push({ name: "热力", type: "heatmap", coordinateSystem: "geo", data: d.markers.map((m) => [m.lon, m.lat, 1]), pointSize: 1.3 * rem(), blurSize: 1.8 * rem(), zlevel: 1 });
     const maxOpen = Math.max(1, ...Object.values(open));
     c.setOption({
       tooltip: { formatter: (p) => (p.data && p.data.event ? `${escapeHtml(p.data.event.title)}<br>${STATE_NAMES[p.data.event.state]} · ${WARNING_NAMES[p.data.event.warning]}` : `${escapeHtml(p.name)}${p.value !== undefined && !Array.isArray(p.value) ? `:在办 ${p.value} 件` : ""}`) },
       visualMap: [
         { seriesIndex: 0, min: 0, max: maxOpen, show: false, inRange: { color: ["#0d2f5e", "#1b5fae", "#2f8cff"] } },
-        ...(layers.heat ? [{ seriesIndex: series.length - 1, min: 0, max: 5, show: false, inRange: { color: ["rgba(0,0,255,0)", "#35c2ff", "#ffc53d", "#ff4d4f"] } }] : []),
+        ...(layers.heat ? [{ seriesIndex: series.length - 1, min: 0, max: 3, show: false,
+          // warm colours over the blue regions: one event a soft yellow glow, a cluster red
+          inRange: { color: ["rgba(255,197,61,0)", "rgba(255,197,61,.55)", "#ff8c1a", "#ff3b3b"] } }] : []),
       ],
       // one pixel is as many metres east-west as north-south at the jurisdiction's latitude (ECharts' default
       // 0.75 is cos 41°): the search circle is round, the towns keep their shapes

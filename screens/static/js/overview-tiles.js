@@ -138,14 +138,25 @@ export const TILES = {
       return {
         resize: () => c.resize(),
         update: (d) => {
-          const rows = d.children;
+          if (empty(body, !d.children.length, "网格是最小的辖区,没有下级")) return;
+          // every bar named, readable from the back of the room (a leader drills down by name): as many rows
+          // as fit at a readable size; with more children than that, those with the most open events
+          const fitting = Math.max(3, Math.floor((body.clientHeight * 0.78) / (0.6 * rem() * 1.5)));
+          const rows = d.children.length <= fitting ? d.children
+            : [...d.children].sort((a, b) => b.open - a.open || b.red - a.red).slice(0, fitting);
           c.__rows = rows;
+          const note = body.parentElement.querySelector("h2 small") || body.parentElement.querySelector("h2").appendChild(document.createElement("small"));
+          note.textContent = rows.length < d.children.length ? ` 在办最多的 ${rows.length} 个(共 ${d.children.length} 个)` : "";
+          const perRow = (body.clientHeight * 0.78) / rows.length;
+          const nameSize = Math.max(0.6 * rem(), Math.min(0.7 * rem(), perRow * 0.7));
+          const style = axisStyle();
           c.setOption({
-            grid: { left: "24%", right: "4%", top: "12%", bottom: "4%" },
+            grid: { left: "2%", right: "5%", top: "14%", bottom: "2%", containLabel: true },
             legend: { textStyle: { color: C.text, fontSize: 0.65 * rem() }, top: 0 },
             tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-            xAxis: { type: "value", minInterval: 1, ...axisStyle() },
-            yAxis: { type: "category", inverse: true, data: rows.map((r) => r.name), ...axisStyle() },
+            xAxis: { type: "value", minInterval: 1, ...style },
+            yAxis: { type: "category", inverse: true, data: rows.map((r) => r.name), ...style,
+              axisLabel: { ...style.axisLabel, interval: 0, fontSize: nameSize } },
             series: [
               { name: "在办正常", type: "bar", stack: "open", data: rows.map((r) => r.open - r.yellow - r.red), itemStyle: { color: C.accent } },
               { name: "预警", type: "bar", stack: "open", data: rows.map((r) => r.yellow), itemStyle: { color: C.yellow } },
@@ -241,13 +252,39 @@ export const TILES = {
   month: {
     title: "本月事件处理统计",
     mount(body) {
+      // Every jurisdiction's row on the wall: the table shrinks to fit, down to a readable floor, then scrolls
+      // one row every few seconds (the header stays), from the top again after the last.
+      let carousel = null;
+      const fit = () => {
+        const box = body.querySelector(".rows-box");
+        if (!box) return;
+        clearInterval(carousel);
+        let scale = 1;
+        box.style.fontSize = "";
+        while (scale > 0.62 && box.scrollHeight > box.clientHeight + 1) {
+          scale *= 0.9;
+          box.style.fontSize = `${(0.75 * scale).toFixed(3)}rem`;
+        }
+        box.scrollTop = 0;
+        if (box.scrollHeight <= box.clientHeight + 1) return;
+        const row = box.querySelector("tr:nth-child(2)");
+        carousel = setInterval(() => {
+          const end = box.scrollHeight - box.clientHeight;
+          box.scrollTop = box.scrollTop >= end - 1 ? 0 : Math.min(end, box.scrollTop + (row ? row.offsetHeight : 20));
+        }, 4000);
+      };
       return {
+        resize: fit,
+        dispose: () => clearInterval(carousel),
         update: (d) => {
           const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
           const rows = [{ name: "合计", ...d.month.total }, ...d.month.rows];
-          body.innerHTML = `<table class="rows"><tr><th>辖区</th><th>新增</th><th>办结</th><th>办结率</th><th>按时办结率</th><th>满意率</th></tr>${rows
+          const html = `<div class="rows-box"><table class="rows"><tr><th>辖区</th><th title="本月上报的事件数 N">新增</th><th title="本月核查通过而办结的事件数">已办结</th><th title="N 中至今已办结的事件数 ÷ N">新增办结率</th><th title="本月办结且未超过办理时限的事件数 ÷ 本月办结的事件数">按时办结率</th><th title="N 中评价为 4 或 5 分的事件数 ÷ N 中已评价的事件数">新增满意率</th></tr>${rows
             .map((r) => `<tr><td>${escapeHtml(r.name)}</td><td>${r.new}</td><td>${r.closed}</td><td>${pct(r.close_rate)}</td><td>${pct(r.on_time_rate)}</td><td>${pct(r.satisfaction_rate)}</td></tr>`)
-            .join("")}</table>`;
+            .join("")}</table></div>`;
+          if (html === body.innerHTML) return; // the same numbers: the carousel keeps its place
+          body.innerHTML = html;
+          fit();
         },
       };
     },

@@ -173,6 +173,29 @@ function tick() {
   document.getElementById("clock").textContent = `${y}/${mo}/${day} ${two(h)}:${two(mi)}:${two(se)}`;
 }
 
+/** A wall watched from 5 m must not look current when it is not: with the hub out of reach the tiles dim and
+ * a banner says since when the numbers are. */
+let linkUp = false; // the live link has been up since the page loaded
+let staleTimer = null;
+function showLink(state) {
+  const stale = document.getElementById("stale");
+  clearTimeout(staleTimer);
+  if (state === "online") {
+    linkUp = true;
+    document.body.classList.remove("stale");
+    stale.hidden = true;
+    return;
+  }
+  if (!linkUp || document.body.classList.contains("stale")) return;
+  const since = document.getElementById("clock").textContent.split(" ")[1] || "";
+  // a blip of a second or two (a hub restarting its listener) is not worth alarming the room
+  staleTimer = setTimeout(() => {
+    document.body.classList.add("stale");
+    stale.textContent = `数据连接中断,正在重连…  画面数据截至 ${since}`;
+    stale.hidden = false;
+  }, 2000);
+}
+
 // --- edit mode -------------------------------------------------------------------------------------
 let editing = null; // the layout before editing, to cancel
 
@@ -301,8 +324,8 @@ async function main() {
   try {
     first = await api("/api/v1/screens/overview", { params: { jurisdiction: asked } });
   } catch (err) {
-    if (err.status !== 404) throw err;
-    grid.innerHTML = `<div class="unavailable">无权查看辖区 ${escapeHtml(asked || "")}:${escapeHtml(err.message)}</div>`;
+    if (err.status !== 404 && err.status !== 422) throw err;
+    grid.innerHTML = `<div class="unavailable">辖区 ${escapeHtml(asked || "")} 不存在或不在您的辖区范围内</div>`;
     return;
   }
   siteOffset = first.utc_offset_s;
@@ -319,7 +342,8 @@ async function main() {
   performance.mark("gridhub:mounted");
   update(first);
   performance.mark("gridhub:updated");
-  const live = new Live({ onState: connectionBadge(document.getElementById("conn")) });
+  const badge = connectionBadge(document.getElementById("conn"));
+  const live = new Live({ onState: (state) => { badge(state); showLink(state); } });
   const reload = async () => update(await api("/api/v1/screens/overview", { params: { jurisdiction: code } }));
   requestAnimationFrame(() => {
     document.body.dataset.paintedAt = String(Math.round(performance.now()));
