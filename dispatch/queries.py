@@ -149,6 +149,19 @@ def event_out(event: Event, taxonomy: Taxonomy, now: datetime | None = None) -> 
     )
 
 
+async def place_name(db_session: AsyncSession, event: Event) -> str:
+    """The event's town, village and grid by name, joined with " · " (those it has)."""
+    codes = [c for c in (event.town_code, event.village_code, event.grid_code) if c]
+    if not codes:
+        return ""
+    names = dict(
+        (
+            await db_session.execute(select(Jurisdiction.code, Jurisdiction.name).where(Jurisdiction.code.in_(codes)))
+        ).all()
+    )
+    return " · ".join(names[c] for c in codes if c in names)
+
+
 async def event_detail(*, db_session: AsyncSession, taxonomy: Taxonomy, user: User, event_id: int) -> EventDetailOut:
     event = await load_visible_event(db_session, user, event_id)
     actions = await db_session.scalars(
@@ -175,6 +188,7 @@ async def event_detail(*, db_session: AsyncSession, taxonomy: Taxonomy, user: Us
     base = event_out(event, taxonomy).model_dump()
     return EventDetailOut(
         **base,
+        place_name=await place_name(db_session, event),
         result_text=event.result_text,
         reject_reason=event.reject_reason,
         attachments=event.attachments or [],

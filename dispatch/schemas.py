@@ -388,6 +388,9 @@ class EventOut(BaseModel):
 
 
 class EventDetailOut(EventOut):
+    place_name: str = Field(
+        default="", description="Where it is, by name: its town, village and grid (e.g. `城东街道 · 姚岭村 · 第1网格`)."
+    )
     result_text: str | None
     reject_reason: str | None
     attachments: list[dict[str, Any]]

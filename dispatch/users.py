@@ -105,6 +105,22 @@ async def create_user(*, db_session: AsyncSession, **fields: object) -> User:
     return user
 
 
+#: How a service account appears in timelines (its actions are read by dispatchers, in Chinese).
+SERVICE_NAMES = {
+    "detection": "视频智能发现(系统)",
+    "hotline": "12345 热线(系统)",
+    "department": "部门系统对接",
+    "import": "历史数据导入",
+    "citizen": "群众上报渠道(系统)",
+    "grid_worker": "网格巡查系统",
+    "dispatcher": "指挥中心系统",
+}
+
+
+def service_display_name(source: str) -> str:
+    return SERVICE_NAMES.get(source, f"系统账号({source})")
+
+
 async def ensure_service_account(
     db_session: AsyncSession, *, username: str, source: str, jurisdiction_code: str
 ) -> User:
@@ -121,8 +137,11 @@ async def ensure_service_account(
         if user is not None:
             if user.role != Role.SERVICE.value:
                 raise Conflict(f"{username!r} is a {user.role} account, not a service account")
-            if user.report_source != source:
+            legacy_name = user.display_name == f"service: {user.report_source}"  # as created before 2026-11-29
+            if user.report_source != source or legacy_name:
                 user.report_source = source
+                if legacy_name:
+                    user.display_name = service_display_name(source)
                 await db_session.commit()
             return user
         try:
@@ -132,7 +151,7 @@ async def ensure_service_account(
                 password=None,
                 role=Role.SERVICE.value,
                 jurisdiction_code=jurisdiction_code,
-                display_name=f"service: {source}",
+                display_name=service_display_name(source),
                 report_source=source,
             )
             await audit.record(

@@ -31,7 +31,7 @@ async def _fallback_account(db_session: AsyncSession, root_code: str) -> User:  
     if user is None:
         user = User(
             username=USERNAME,
-            display_name="service: detection",
+            display_name="视频智能发现(系统)",
             password_hash=hash_password(secrets.token_urlsafe(32) + "Aa1"),
             role="leader",
             jurisdiction_code=root_code,

@@ -33,6 +33,9 @@ async def test_dispatcher_accepts_and_assigns_a_detection_event(browser: Any, si
     event = r.json()
     assert event["state"] == "assigned" and event["assignee_id"] == site.ids["t1_worker"]
     assert event["source"] == "detection"
+    # the place by name (town · village · grid), not by code
+    assert event["place_name"].count(" · ") == 2 and event["place_name"] in await page.text_content("#detail")
+    assert "视频智能发现" in await page.text_content(".timeline"), "the detection account in Chinese"
     await screenshot(page, "console")
     assert page.errors == []
 

@@ -2,7 +2,7 @@
 // when WebRTC cannot play). One window at a time: opening another camera replaces it.
 
 import { escapeHtml, token } from "/static/js/gridhub.js";
-import { Player } from "/static/js/player.js";
+import { Player, playerErrorText } from "/static/js/player.js";
 
 const STATE_TEXT = { connecting: "连接中", playing: "实时", fallback: "低带宽画面", error: "无法播放", stopped: "已停止" };
 let current = null;
@@ -27,7 +27,8 @@ export function openCameraWindow(camera) {
   const label = el.querySelector(".camwin-state");
   player.addEventListener("state", () => {
     el.dataset.state = player.state;
-    label.textContent = `${STATE_TEXT[player.state] || player.state}${player.error ? `:${player.error.message}` : ""}`;
+    label.textContent = `${STATE_TEXT[player.state] || player.state}${player.error ? `:${playerErrorText(player.error)}` : ""}`;
+    label.title = player.error ? player.error.message : "";
   });
   el.querySelector("[data-close]").onclick = closeCameraWindow;
   current = { el, player };

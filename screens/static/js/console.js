@@ -1,8 +1,8 @@
 // 坐席调度台: the views of DESIGN section 3, an event's detail with the buttons its allowed_actions
 // draw, the nearby cameras and responders, and a 1/4/9/16 video wall with live play and lookback.
 
-import { api, ApiError, connectionBadge, escapeHtml, Live, requireLogin, setToken, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
-import { Player } from "/static/js/player.js";
+import { api, ApiError, CAMERA_STATES, connectionBadge, escapeHtml, Live, requireLogin, setToken, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
+import { Player, playerErrorText } from "/static/js/player.js";
 import { ACTIONS, actionForm, DIRECT_KEYS, errorText, fmt, pendingExtension } from "/static/js/console-actions.js";
 
 requireLogin();
@@ -129,7 +129,7 @@ function drawDetail(message) {
     <dl class="facts">
       <dt>类别</dt><dd>${escapeHtml(e.category_name || e.category_code)}(${escapeHtml(PLATFORM_NAMES[e.platform] || e.platform)})</dd>
       <dt>来源</dt><dd class="src-${e.source}">${SOURCE_NAMES[e.source] || e.source}</dd>
-      <dt>位置</dt><dd>${escapeHtml(e.address || e.grid_code || "")}</dd>
+      <dt>位置</dt><dd>${escapeHtml([e.place_name, e.address].filter(Boolean).join(" · ") || e.grid_code || "")}</dd>
       <dt>上报时间</dt><dd>${fmt(e.created_at)}</dd>
       <dt>时限</dt><dd>${e.deadline_at ? fmt(e.deadline_at) : "—"}</dd>
       ${e.result_text ? `<dt>处置结果</dt><dd>${escapeHtml(e.result_text)}</dd>` : ""}
@@ -172,7 +172,7 @@ function nearbyHtml() {
   if (!n) return `<h3>附近资源</h3><div class="m">事件无坐标,无法检索附近资源</div>`;
   const cams = n.cameras.slice(0, 8);
   return `<h3>附近摄像头 <button id="playall" title="v">全部播放</button></h3>
-    <ul class="nearby">${cams.length ? cams.map((c) => `<li data-name="${escapeHtml(c.name)}"><span class="ico cam"></span>${escapeHtml(c.name)} <span class="m">${c.status || ""}</span><span class="d">${Math.round(c.distance_m)} 米</span>
+    <ul class="nearby">${cams.length ? cams.map((c) => `<li data-name="${escapeHtml(c.name)}"><span class="ico cam"></span>${escapeHtml(c.name)} <span class="m">${CAMERA_STATES[c.status] || ""}</span><span class="d">${Math.round(c.distance_m)} 米</span>
       <button data-play="${c.id}">实时</button><button data-lookback="${c.id}">回看</button></li>`).join("") : `<li class="m">2 公里内没有摄像头</li>`}</ul>
     <h3>附近处置力量</h3>
     <ul class="nearby">${n.responders.slice(0, 8).map((r) => `<li><span class="ico person"></span>${escapeHtml(r.display_name || r.name || r.username)} ${r.phone ? `<span class="m">${escapeHtml(r.phone)}</span>` : ""}<span class="d">${Math.round(r.distance_m)} 米</span></li>`).join("") || `<li class="m">附近暂无在岗网格员</li>`}</ul>`;
@@ -190,6 +190,8 @@ async function act(action, body = {}) {
     loadList();
     refreshCounts();
   } catch (err) {
+    // said in a toast too: a live update of the event may redraw the detail (and its message) a moment later
+    if (err instanceof ApiError && err.status === 409) toast(`${actionName(action)}未执行:${errorText(err)}`, "error");
     if (err instanceof ApiError && err.status === 409 && err.body && err.body.error === "stale_version") {
       drawDetail(`事件已被他人更新(当前版本 ${err.body.current_version}),请<button id="reload">刷新</button>后再操作`);
     } else if (err instanceof ApiError && err.status === 409) {
@@ -238,11 +240,12 @@ function play(camera, name, { lookbackAt } = {}) {
   close.textContent = "✕";
   const mode = lookbackAt ? "lookback" : "live";
   const player = new Player(box, { camera, token: token(), mode, t: lookbackAt });
-  const slot = { camera, player, box, label, close };
+  const slot = { camera, player, box, label, close, mode };
   const show = () => {
     const s = player.state;
     const what = { connecting: "连接中", playing: mode === "lookback" ? "回看" : "实时", fallback: "低带宽画面", error: "无法播放", stopped: "已停止" }[s] || s;
-    label.textContent = `${name} · ${what}${player.error ? `(${player.error.message})` : ""}`;
+    label.textContent = `${name} · ${what}${player.error ? `(${playerErrorText(player.error)})` : ""}`;
+    label.title = player.error ? player.error.message : ""; // the hub's own words, for whoever must fix it
     if (box.parentElement) box.parentElement.dataset.state = s;
   };
   player.addEventListener("state", show);
@@ -341,9 +344,15 @@ $("analytics").onclick = (e) => {
   window.open(`/screens/analytics?token=${encodeURIComponent(token())}`, "_blank", "noopener");
 };
 
+/** The event's nearby cameras into the wall's free windows: none twice, none that has no video source, and
+ * never over a window already playing. */
 function playNearby() {
-  const cams = (state.nearby && state.nearby.cameras) || [];
-  cams.slice(0, state.wallSize).forEach((c) => play(c.id, c.name));
+  const live = new Set(state.wall.filter((s) => s && s.mode === "live").map((s) => s.camera));
+  const free = state.wall.filter((s) => !s).length + Math.max(0, state.wallSize - state.wall.length);
+  const cams = ((state.nearby && state.nearby.cameras) || []).filter((c) => !live.has(c.id) && c.status !== "no_source");
+  if (!cams.length) return toast("附近没有尚未播放的可用摄像头");
+  if (!free) return toast("视频墙已满:先关闭窗口,或切换为更多分屏", "error");
+  cams.slice(0, free).forEach((c) => play(c.id, c.name));
 }
 
 function openAction(action) {

@@ -214,4 +214,7 @@ export const STATE_NAMES = {
 };
 
 export const WARNING_NAMES = { none: "正常", yellow: "预警", red: "超期" };
+
+/** A camera's status as people read it; `online` says nothing (it is the normal case). */
+export const CAMERA_STATES = { connecting: "连接中", offline: "离线", error: "故障", no_source: "未接入" };
 export const LEVEL_NAMES = { county: "县区", town: "镇街", village: "村社", grid: "网格" };

@@ -131,7 +131,7 @@ async function openEvent(id) {
   sheet.innerHTML = `<button class="back" id="back">‹ 返回</button>
     <h2>${escapeHtml(e.title)}</h2>
     <dl><dt>状态</dt><dd>${STATE_NAMES[e.state]} ${e.warning !== "none" ? `<span class="w-${e.warning}">${WARNING_NAMES[e.warning]}</span>` : ""}</dd>
-      <dt>时限</dt><dd>${fmt(e.deadline_at) || "—"}</dd><dt>地点</dt><dd>${escapeHtml(e.address || e.grid_code || "")}</dd>
+      <dt>时限</dt><dd>${fmt(e.deadline_at) || "—"}</dd><dt>地点</dt><dd>${escapeHtml([e.place_name, e.address].filter(Boolean).join(" · ") || e.grid_code || "")}</dd>
       <dt>描述</dt><dd>${escapeHtml(e.description)}</dd></dl>
     ${photos.length ? `<div class="thumbs">${photos.map((m) => `<img src="${m.url}?token=${encodeURIComponent(token())}" alt="照片">`).join("")}</div>` : ""}
     <div class="btns">

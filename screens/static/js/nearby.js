@@ -2,11 +2,10 @@
 // when the account may see it), command rooms and open events around it, from GET /api/v1/nearby.
 // The maps draw the search circle; this module owns the search, the radius and the list.
 
-import { api, escapeHtml, LEVEL_NAMES, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
+import { api, CAMERA_STATES, escapeHtml, LEVEL_NAMES, STATE_NAMES, WARNING_NAMES } from "/static/js/gridhub.js";
 
 export const RADII = [500, 1000, 2000, 5000];
 const ROLE_NAMES = { responder: "网格员", department: "职能部门" };
-const CAMERA_STATES = { connecting: "连接中", offline: "离线", error: "故障", no_source: "未接入" };
 
 /** A distance as people say it: "320 米", "1.2 公里", "12 公里". */
 export function distanceText(metres) {

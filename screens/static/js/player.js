@@ -24,6 +24,28 @@ export class PlayerError extends Error {
   }
 }
 
+/** What a person watching is told of a PlayerError, in Chinese (the hub's own message stays in `message`). */
+export function playerErrorText(error) {
+  if (!error) return "";
+  const byCode = { camera_unavailable: "摄像头离线或未接入视频源", too_many_viewers: "观看人数已满,请稍后再试", not_found: "摄像头不存在或已删除", unauthorized: "登录已失效,请重新登录" };
+  const byStatus = { 503: byCode.camera_unavailable, 429: byCode.too_many_viewers, 404: byCode.not_found, 401: byCode.unauthorized, 403: "无权查看该摄像头" };
+  switch (error.type) {
+    case "http":
+      return byCode[error.code] || byStatus[error.status] || "视频服务暂时不可用";
+    case "no_recording":
+      return "该时段没有录像";
+    case "unsupported":
+      return "此浏览器无法播放该视频";
+    case "ice_failed":
+      return "实时连接未建立,改用低带宽画面";
+    case "startup_timeout":
+    case "stalled":
+      return "画面中断,正在重试";
+    default:
+      return "无法播放";
+  }
+}
+
 const DEFAULTS = {
   base: "",
   mode: "live", // live | mjpeg | lookback
