@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -24,6 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import hotwords
+from dispatch.hotwords import STOPWORDS
 from dispatch.models import LEVEL_ORDER, Event, EventAction, Jurisdiction, Level, Role, State, User
 from dispatch.stats import event_stats
 
@@ -128,7 +129,7 @@ async def live_tiles(
                     "code": child.code,
                     "name": child.name,
                     "level": child.level,
-                    "center": [child.center_lon, child.center_lat] if child.center_lat is not None else None,
+                    "center": [child.center_lat, child.center_lon] if child.center_lat is not None else None,
                     "open": sum(c.values()),
                     "yellow": c["yellow"],
                     "red": c["red"],
@@ -287,59 +288,24 @@ async def month_metrics(
 
 
 _WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$")
-STOPWORDS = frozenset(
-    {
-        "一个",
-        "我们",
-        "他们",
-        "你们",
-        "这个",
-        "那个",
-        "没有",
-        "已经",
-        "现在",
-        "因为",
-        "所以",
-        "但是",
-        "可以",
-        "进行",
-        "情况",
-        "问题",
-        "发现",
-        "反映",
-        "上报",
-        "群众",
-        "附近",
-        "存在",
-        "位置",
-        "处理",
-        "现场",
-        "要求",
-        "需要",
-        "目前",
-    }
-)
 
 
 def load_word_segmenter() -> None:
-    """Load jieba's dictionary now (about a second), so that the first big screen does not wait for it."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
+    """Load the hot words' segmenter now (jieba's dictionary: about a second), so that the first big screen does
+    not wait for it."""
+    hotwords.segmenter()
 
 
 @functools.lru_cache(maxsize=16384)
 def _words(text: str) -> tuple[str, ...]:
     """The words of one event's text that count as hot words. Cached: the corpus is mostly the same texts from
     one computation to the next, and segmenting 2,000 texts again holds a core (and the GIL) for ~0.4 s."""
-    import jieba  # imported lazily: its dictionary loads once, on first use
-
-    return tuple(w for w in jieba.lcut(text) if _WORD.match(w) and w not in STOPWORDS)
+    return tuple(w for w in hotwords.segmenter().lcut(text) if _WORD.match(w) and w not in STOPWORDS)
 
 
 def hot_words(texts: Iterable[str], top: int = 30) -> list[dict[str, Any]]:
-    """热词: the most frequent Chinese words (two characters or more, no stopwords) in ``texts`` (jieba)."""
+    """热词: the most frequent Chinese words (two characters or more, none of ``hotwords.STOPWORDS``: the filler of
+    governance reports and function words) in ``texts`` (jieba, with ``hotwords.DOMAIN_WORDS``)."""
     counter: Counter[str] = Counter()
     for text in texts:
         counter.update(_words(text))

@@ -30,8 +30,9 @@ from dispatch import overview
 from dispatch.db import utcnow
 from dispatch.models import Jurisdiction, OutboxMessage
 from hub import tasks
+from hub.realtime.channels import SCREEN_OVERVIEW_PREFIX
 
-CHANNEL_PREFIX = "screen:overview."
+CHANNEL_PREFIX = SCREEN_OVERVIEW_PREFIX  # the only screen: channels /ws accepts (hub/realtime/channels.py)
 #: How long a hub's report that a phone is connected stays true without being renewed (every publication).
 PRESENCE_TTL_S = 45.0
 #: Overview documents kept for HTTP answers (the jurisdictions asked most recently).

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=256, ge=8, le=100_000, description="Per-client outgoing queue.")
     ws_heartbeat_s: float = Field(default=20.0, gt=0, le=300)
     ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    ws_max_channels: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Most channels one /ws connection may be subscribed to at once; a subscribe beyond it is refused "
+        "with the error too_many_channels (the connection stays up).",
+    )
     dispatch_redeliver_s: float = Field(default=10.0, gt=0, description="Re-send unacked dispatches after.")
     relay_poll_s: float = Field(
         default=0.05, gt=0, le=10, description="How often the relay looks for outbox rows written by other processes."

@@ -43,6 +43,42 @@ async def test_wrong_types_and_missing_fields_are_422(api: Api) -> None:
     await _unchanged(api, ev)
 
 
+async def test_report_naming_an_unknown_camera_is_409(api: Api) -> None:
+    """A report's camera_id must name a camera the reporter sees, as its grid and category must exist: 409 unsuitable
+    like those (it was stored dangling with 201)."""
+    made: list[int] = []
+    try:
+        for grid in ("330100001001001", "330100002001001"):  # town 1, town 2
+            g = api.grids[grid]
+            r = await api.post("admin", "/api/v1/cameras", {"name": f"cam {grid}", "lat": g.lat, "lon": g.lon})
+            assert r.status_code == 201, r.text
+            made.append(r.json()["id"])
+        own, other_town = made
+        for camera_id in (999999, other_town):
+            r = await api.post(
+                "t1_worker",
+                "/api/v1/events",
+                {
+                    "title": "摄像头发现垃圾",
+                    "category_code": "010101",
+                    "grid_code": "330100001001001",
+                    "camera_id": camera_id,
+                },
+            )
+            assert r.status_code == 409, (camera_id, r.text)
+            body = r.json()
+            assert (
+                body["error"] == "unsuitable"
+                and f"camera {camera_id}" in body["message"]
+                and body["field"] == "camera_id"
+            )
+        assert (await api.report(camera_id=own))["camera_id"] == own
+        assert (await api.report("county_dispatcher", camera_id=other_town))["camera_id"] == other_town
+    finally:
+        for camera_id in made:
+            await api.client.delete(f"/api/v1/cameras/{camera_id}", headers=api.auth("admin"))
+
+
 async def test_unknown_ids_and_actions_are_404(api: Api) -> None:
     r = await api.get("t1_dispatcher", "/api/v1/events/999999")
     assert r.status_code == 404 and r.json()["error"] == "not_found"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dispatch.hotwords import STOPWORDS
 from dispatch.overview import hot_words
 from hub.wsclient import Client
 from tests.conftest import Api
@@ -65,6 +66,17 @@ async def test_screens_reloading_at_once_cost_one_computation(api: Api) -> None:
     assert after["generated_at"] > first["generated_at"] and after["today"]["new"] == first["today"]["new"] + 1
 
 
+async def test_centres_are_lat_lon_for_the_jurisdiction_and_its_children(api: Api) -> None:
+    """``jurisdiction.center`` and ``children[].center`` are both [lat, lon] (the children's were [lon, lat])."""
+    village = await overview(api, "leader", "330100001001")
+    assert [c["code"] for c in village["children"]] == ["330100001001001", "330100001001002"]
+    for child in village["children"]:
+        grid = api.grids[child["code"]]
+        assert child["center"] == pytest.approx([grid.lat, grid.lon]), child
+    grid = api.grids["330100001001001"]
+    assert (await overview(api, "leader", grid.code))["jurisdiction"]["center"] == pytest.approx([grid.lat, grid.lon])
+
+
 async def test_access_follows_the_jurisdiction(api: Api) -> None:
     assert (await overview(api, "t1_leader"))["jurisdiction"]["code"] == TOWN1
     r = await api.get("t1_leader", "/api/v1/screens/overview", params={"jurisdiction": "330100"})
@@ -81,6 +93,24 @@ def test_hot_words_are_real_words_without_stopwords() -> None:
     words = hot_words(["人民路暴露垃圾 路边一堆垃圾", "幸福路暴露垃圾", "群众反映噪音扰民"])
     assert words[0] == {"word": "垃圾", "count": 3}
     assert "群众" not in {w["word"] for w in words} and "反映" not in {w["word"] for w in words}
+
+    # Reports as grid workers write them: the filler of governance and the function words never show, what a
+    # leader acts on does (also where jieba's own dictionary would lose it: 路面积水 is not 后路 / 面积 / 水).
+    texts = [
+        "幸福社区网格员巡查发现路边暴露垃圾,影响环境,请相关部门尽快处理",
+        "关于幸福街道占道经营现象较为严重的问题",
+        "和平小区出现噪音扰民现象,居民多次投诉",
+        "下雨后路面积水,网格巡查发现井盖缺失,存在安全隐患",
+        "群众反映该路段长期存在乱停车情况,要求有关单位及时处理",
+        "人民路占道摆摊,街道部门已告知,希望尽快解决",
+        "社区网格巡查:楼道乱堆放杂物,影响通行,相关部门进行处理",
+    ]
+    shown = {w["word"] for w in hot_words(texts, top=100)}
+    filler = {"社区", "街道", "网格", "巡查", "尽快", "部门", "影响", "相关", "关于", "较为", "出现", "现象"}
+    assert not shown & filler, shown & filler
+    assert not shown & {"群众反映", "长期存在", "及时处理", "网格员", "居民", "有关", "单位", "希望", "解决", "存在"}
+    assert {"垃圾", "占道", "占道经营", "噪音", "积水", "井盖", "乱停车", "乱堆放", "安全隐患"} <= shown, shown
+    assert not shown & STOPWORDS
 
 
 async def _next_overview(client: Client, channel: str, timeout: float) -> dict[str, Any]:

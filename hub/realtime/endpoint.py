@@ -10,6 +10,10 @@ Server → client: ``{"channel","offset","type","data","ts"}`` (``ts``: publish 
 ``{"type":"unsubscribed","channel"}``, ``{"type":"error","code","message"}``, ``{"type":"pong"}``,
 ``{"type":"ping"}`` every ``ws_heartbeat_s``.
 
+Limits: a connection holds at most ``ws_max_channels`` channels (beyond: error ``too_many_channels``, the
+connection stays up); ``screen:`` channels are only those the hub publishes (channels.py); ``since`` and
+``offset`` are non-negative integers below 2**63 (otherwise ``bad_request`` naming the field).
+
 Close codes: 4001 invalid or missing token, or its account no longer matches it (logged out, deactivated,
 role or jurisdiction changed: checked on connect and whenever the account changes); 1009 message too big;
 1008 client too slow or silent for 3 heartbeats; 1013 the bus (or the account check) is unavailable
@@ -19,6 +23,7 @@ role or jurisdiction changed: checked on connect and whenever the account change
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket
 
 from hub.realtime.bus import BusUnavailable, loads
-from hub.realtime.channels import ChannelError, authorise, camera_visible, jurisdiction_code
+from hub.realtime.channels import ChannelError, authorise, jurisdiction_code, subscription
 from hub.realtime.pending import dispatch_user
 from hub.realtime.session import PONG_PAYLOAD, Session
 from hub.security import InvalidToken, decode_token
@@ -43,14 +48,30 @@ def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **extra}
 
 
-def _offset(value: Any) -> int | None:
-    if isinstance(value, bool):
-        raise ValueError("offset must be an integer")
-    if isinstance(value, int):
+def _offset(value: Any, name: str = "offset") -> int:
+    """A channel offset: a non-negative integer (or its decimal string) below 2**63; ValueError otherwise."""
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise ValueError("offset must be an integer")
+    raise ValueError(f"{name} must be a non-negative integer offset (below 2**63), not {str(value)[:40]}")
+
+
+def _parse(text: str) -> Any:
+    """The JSON of a client message. orjson refuses numbers beyond a double's range (``1e400``) that are valid
+    JSON; the stdlib reads those (as ``inf``) so that the op gets a clear error about its field instead of
+    ``bad_json``. The stdlib's extensions (``NaN``, ``Infinity``) stay refused."""
+    try:
+        return loads(text)
+    except ValueError:
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:  # nested deeper than the stdlib reads (orjson refused it too)
+            raise ValueError("nested too deep") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def websocket_endpoint(rt: Realtime, websocket: WebSocket) -> None:
@@ -116,7 +137,7 @@ async def websocket_endpoint(rt: Realtime, websocket: WebSocket) -> None:
                 s.send_control(_error("bad_frame", "binary frames are not supported; send JSON text"))
                 continue
             try:
-                obj = loads(text)
+                obj = _parse(text)
             except ValueError:
                 s.send_control(_error("bad_json", "not a JSON message"))
                 continue
@@ -142,14 +163,19 @@ async def _handle(rt: Realtime, s: Session, obj: dict[str, Any]) -> None:
         channel = obj.get("channel")
         try:
             channel = authorise(s.claims, channel)
-            if channel.startswith("detections:") and not await camera_visible(rt.session_factory, s.claims, channel):
-                raise ChannelError("forbidden", f"not allowed to subscribe to {channel}: camera outside your area")
-            since = None if obj.get("since") is None else _offset(obj.get("since"))
+            limit = rt.settings.ws_max_channels
+            if channel not in s.subs and len(s.subs) >= limit:
+                raise ChannelError(
+                    "too_many_channels",
+                    f"a connection may hold at most {limit} channels: unsubscribe from one first",
+                )
+            channel = await subscription(rt.session_factory, s.claims, channel)
+            since = None if obj.get("since") is None else _offset(obj.get("since"), "since")
         except ChannelError as exc:
             s.send_control(_error(exc.code, exc.message, channel=str(channel)[:100]))
             return
         except ValueError as exc:
-            s.send_control(_error("bad_request", str(exc), channel=channel))
+            s.send_control(_error("bad_request", str(exc), channel=channel, field="since"))
             return
         try:
             await rt.fanout.subscribe(s, channel, since)

@@ -6,16 +6,19 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import queries, service
-from dispatch.errors import InvalidInput, NotFound
-from dispatch.models import Source, Urgency
+from dispatch.errors import InvalidInput, NotFound, Unsuitable
+from dispatch.models import Source, Urgency, User
 from dispatch.schemas import ACTION_BODIES, NO_NUL, ActionIn, EventDetailOut, EventPage, ReportIn, StorableText
 from dispatch.workflow import Action
 from hub.deps import AppTaxonomy, CurrentUser, SessionDep, SettingsDep
 from hub.openapi import errors
 from hub.routes.cameras import lookback_links, status_of
 from hub.routes.nearby import Kind, search
+from stream.models import Camera
+from stream.registry import visible_cameras
 
 #: Text query parameters are checked by storable_text: the document says "no NUL".
 NUL_FREE = {"pattern": NO_NUL}
@@ -37,6 +40,18 @@ def local_time(value: datetime | None, timezone: str, field: str) -> datetime | 
         raise InvalidInput(f"{field} is out of range", field=field) from None
 
 
+async def check_reported_camera(db_session: AsyncSession, camera_id: int, user: User) -> None:
+    """Refuse a report's ``camera_id`` that names no camera the reporter sees, as an unknown grid or category is
+    refused (Unsuitable, 409): an event never keeps a dangling camera id.
+
+    Checked here, not in dispatch/service.py: cameras are stream/'s table and dispatch/ may not import stream/
+    (see the packages' ``__init__``); hub/ is where both meet. Unknown and outside the reporter's jurisdiction
+    read the same, as for the camera routes (``visible_cameras``)."""
+    query = visible_cameras(user).with_only_columns(Camera.id).where(Camera.id == camera_id)
+    if await db_session.scalar(query) is None:
+        raise Unsuitable(f"camera {camera_id} is not a camera of your jurisdiction", field="camera_id")
+
+
 def notify_realtime(request: Request) -> None:
     """Wake the outbox relay so the change reaches screens now rather than at the next poll."""
     realtime = getattr(request.app.state, "realtime", None)
@@ -54,6 +69,8 @@ async def report_event(
     body: ReportIn, request: Request, user: CurrentUser, db_session: SessionDep, taxonomy: AppTaxonomy
 ) -> EventDetailOut:
     """新增/上报事件: the event enters 待受理 (pending) at the town command room of its grid."""
+    if body.camera_id is not None:
+        await check_reported_camera(db_session, body.camera_id, user)
     event = await service.report_event(db_session=db_session, taxonomy=taxonomy, actor=user, data=body)
     notify_realtime(request)
     return await queries.event_detail(db_session=db_session, taxonomy=taxonomy, user=user, event_id=event.id)

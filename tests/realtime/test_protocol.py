@@ -75,13 +75,76 @@ async def test_channel_authorisation(ctx: Ctx) -> None:
     admin = await Raw.connect(ctx.url, token(1))
     assert (await admin.subscribe("dispatch:11"))["type"] == "subscribed"
     leader = await Raw.connect(ctx.url, token(3))
-    assert (await leader.subscribe("screen:overview"))["type"] == "subscribed"
+    assert (await leader.subscribe("screen:overview.T1"))["type"] == "subscribed"
     # detections:{camera} follow the camera's jurisdiction: camera 7 is not on this hub's map, so only an
     # admin may watch it.
     assert (await leader.subscribe("detections:7"))["code"] == "forbidden"
     assert (await admin.subscribe("detections:7"))["type"] == "subscribed"
     await admin.close()
     await leader.close()
+
+
+async def test_only_published_screen_channels_inside_the_jurisdiction(ctx: Ctx) -> None:
+    """``screen:overview.{code}`` of an existing jurisdiction inside the user's: anything else is refused with a
+    clear error and leaves no channel behind (a flood of made-up names once grew the hub by 80,000 channels)."""
+    t1 = await Raw.connect(ctx.url, token(13))  # a dispatcher of T1
+    for channel in ("screen:overview.T1", "screen:overview.V1", "screen:overview.G1"):
+        assert (await t1.subscribe(channel))["type"] == "subscribed", channel
+    for channel in ("screen:overview.T2", "screen:overview.C", "screen:overview.G2"):
+        reply = await t1.subscribe(channel)
+        assert reply["code"] == "forbidden" and "outside your jurisdiction" in reply["message"], reply
+    channels = len(ctx.realtime.fanout.channels)
+    for channel in ("screen:overview", "screen:junk0", "screen:overview.T1.x", "screen:overview.T1x"):
+        reply = await t1.subscribe(channel)
+        assert reply["type"] == "error" and reply["code"] == "bad_channel", reply
+        assert reply["channel"] == channel and "screen:overview." in reply["message"], reply
+    admin = await Raw.connect(ctx.url, token(1))  # an admin may watch any jurisdiction, but only real ones
+    assert (await admin.subscribe("screen:overview.T2"))["type"] == "subscribed"
+    for i in range(200):
+        reply = await admin.subscribe(f"screen:junk{i}" if i % 2 else f"screen:overview.NOPE{i}")
+        assert reply["code"] == "bad_channel", reply
+    assert len(ctx.realtime.fanout.channels) <= channels + 1  # screen:overview.T2 at most
+    assert not [name for name in ctx.realtime.fanout.channels if "junk" in name or "NOPE" in name]
+    await t1.send({"op": "ping"})
+    assert await t1.recv() == {"type": "pong"}  # the connection stays up
+    await t1.close()
+    await admin.close()
+
+
+async def test_channels_per_connection_are_capped(ctx: Ctx) -> None:
+    limit = ctx.realtime.settings.ws_max_channels
+    admin = await Raw.connect(ctx.url, token(1))
+    for camera in range(limit):
+        assert (await admin.subscribe(f"detections:{1000 + camera}"))["type"] == "subscribed"
+    reply = await admin.subscribe("detections:999")
+    assert reply["type"] == "error" and reply["code"] == "too_many_channels", reply
+    assert str(limit) in reply["message"] and reply["channel"] == "detections:999"
+    assert "detections:999" not in ctx.realtime.fanout.channels
+    # subscribing again to a channel held does not count; leaving one makes room; the connection stays up
+    assert (await admin.subscribe("detections:1000"))["type"] == "subscribed"
+    await admin.send({"op": "unsubscribe", "channel": "detections:1000"})
+    assert (await admin.recv())["type"] == "unsubscribed"
+    assert (await admin.subscribe("detections:999"))["type"] == "subscribed"
+    # another connection has its own allowance
+    other = await Raw.connect(ctx.url, token(1))
+    assert (await other.subscribe("events"))["type"] == "subscribed"
+    await admin.close()
+    await other.close()
+
+
+async def test_bad_since_gets_a_clear_error(ctx: Ctx) -> None:
+    c = await Raw.connect(ctx.url, token(2))
+    for since in ("1e400", "-1", "1.5", '"12x"', "true", str(2**64), "[1]"):
+        await c.send('{"op":"subscribe","channel":"events","since":' + since + "}")
+        reply = await c.recv()
+        assert reply["type"] == "error" and reply["code"] == "bad_request", (since, reply)
+        assert reply["field"] == "since" and reply["message"].startswith("since must be"), (since, reply)
+    deep = '{"op":"ping","x":' + "[" * 30000 + "1e400" + "]" * 30000 + "}"  # too deep for the stdlib's reader
+    for frame in ('{"op":"subscribe","channel":"events","since":NaN}', '{"op":"ping",}', deep):
+        await c.send(frame)  # not JSON (NaN is a Python extension)
+        assert (await c.recv())["code"] == "bad_json"
+    assert (await c.subscribe("events", since=0))["type"] == "subscribed"
+    await c.close()
 
 
 async def test_events_filtered_by_jurisdiction_or_assignee(ctx: Ctx) -> None:

@@ -195,7 +195,7 @@ export const TILES = {
           grid: { left: "2%", right: "4%", top: "24%", bottom: "2%", containLabel: true },
           tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "无数据" : `${v} 小时`) },
           xAxis: { type: "category", data: d.efficiency.map((s) => s.name), ...axisStyle() },
-          yAxis: { type: "value", name: "小时", nameTextStyle: { color: C.muted }, ...axisStyle() },
+          yAxis: { type: "value", name: "小时", nameTextStyle: { color: C.muted, fontSize: 0.6 * rem() }, splitNumber: 3, ...axisStyle() },
           series: [{ type: "bar", data: d.efficiency.map((s) => s.mean_hours), itemStyle: { color: C.accent }, barWidth: "45%",
             label: { show: true, position: "top", color: C.text, fontSize: 0.65 * rem(), formatter: (p) => (p.value === null ? "" : p.value) } }],
         }),
