@@ -40,6 +40,14 @@ class View(enum.StrEnum):
     EXTENSIONS = "extensions"  # 延期申请
 
 
+class Sort(enum.StrEnum):
+    """The order of a list: newest first, or the most urgent work first (the earliest deadline, so the most
+    overdue at the top; events without a deadline last)."""
+
+    NEWEST = "newest"
+    DEADLINE = "deadline"
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     category_code: str | None = None
@@ -120,18 +128,20 @@ async def list_events(
     filters: EventFilter,
     page: int,
     page_size: int,
+    sort: Sort = Sort.NEWEST,
 ) -> tuple[list[Event], int, bool]:
-    """One page of a view, newest first, the view's total and whether that total is exact.
+    """One page of a view in ``sort`` order, the view's total and whether that total is exact.
 
     Counting a county's whole archive on every page costs a scan of a million rows; past
     ``COUNT_CAP`` the list says "10,000+" instead (``exact`` is False).
     """
     clause = view_clause(view, user)
+    if sort is Sort.DEADLINE:
+        order = (Event.deadline_at.is_(None), Event.deadline_at.asc(), Event.id.asc())
+    else:
+        order = (Event.created_at.desc(), Event.id.desc())
     rows = await db_session.scalars(
-        _filtered(select(Event).where(clause), filters)
-        .order_by(Event.created_at.desc(), Event.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
+        _filtered(select(Event).where(clause), filters).order_by(*order).offset((page - 1) * page_size).limit(page_size)
     )
     counted = _filtered(select(Event.id).where(clause), filters).limit(COUNT_CAP + 1).subquery()
     total = int(await db_session.scalar(select(func.count()).select_from(counted)) or 0)

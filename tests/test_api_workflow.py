@@ -183,3 +183,21 @@ async def test_jurisdictions_and_categories(api: Api) -> None:
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 4
     tree = (await api.get("t1_worker", "/api/v1/categories")).json()
     assert tree and tree[0]["minors"][0]["items"]
+
+
+async def test_a_work_queue_lists_the_most_overdue_first(api: Api) -> None:
+    """sort=deadline: the earliest deadline first (the most overdue on top), events without one last."""
+    first = await api.report(title="排序甲")
+    second = await api.report(title="排序乙")
+    third = await api.report(title="排序丙")
+    mine = {first["id"], second["id"], third["id"]}
+    by_deadline = [i for i in await api.view("t1_dispatcher", "pending", sort="deadline") if i in mine]
+    newest = [i for i in await api.view("t1_dispatcher", "pending") if i in mine]
+    assert newest == [third["id"], second["id"], first["id"]]
+    assert by_deadline == [first["id"], second["id"], third["id"]]
+    # the whole page in deadline order (the same zone in every timestamp: strings compare as times)
+    events = await api.get("t1_dispatcher", "/api/v1/events", params={"view": "pending", "sort": "deadline"})
+    deadlines = [e["deadline_at"] for e in events.json()["items"]]
+    assert [d for d in deadlines if d] == sorted(d for d in deadlines if d)
+    r = await api.get("t1_dispatcher", "/api/v1/events", params={"view": "pending", "sort": "oldest"})
+    assert r.status_code == 422

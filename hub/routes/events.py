@@ -93,9 +93,13 @@ async def list_events(
     ] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    sort: Annotated[
+        queries.Sort,
+        Query(description="`newest` first (default), or by `deadline`: the most overdue first, none last."),
+    ] = queries.Sort.NEWEST,
     settings: SettingsDep = None,  # type: ignore[assignment]
 ) -> EventPage:
-    """A page of one view, newest first, with each open event's deadline warning."""
+    """A page of one view (newest first, or by deadline), with each open event's deadline warning."""
     filters = queries.EventFilter(
         category_code=category_code,
         urgency=urgency.value if urgency else None,
@@ -105,7 +109,7 @@ async def list_events(
         created_to=local_time(created_to, settings.timezone, "created_to"),
     )
     events, total, exact = await queries.list_events(
-        db_session=db_session, user=user, view=view, filters=filters, page=page, page_size=page_size
+        db_session=db_session, user=user, view=view, filters=filters, page=page, page_size=page_size, sort=sort
     )
     now = service.utcnow()
     return EventPage(

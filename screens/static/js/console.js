@@ -48,8 +48,11 @@ async function refreshCounts() {
   }));
 }
 
+/** The views that are work to do: listed by deadline, the most overdue first (the others newest first). */
+const WORK_QUEUES = new Set(["pending", "my_todo", "my_verify", "area_in_progress", "area_verify", "extensions"]);
+
 function filters() {
-  return { view: state.view, page: state.page, page_size: PAGE_SIZE, q: $("q").value.trim(), urgency: $("urgency").value, source: $("source").value };
+  return { view: state.view, page: state.page, page_size: PAGE_SIZE, q: $("q").value.trim(), urgency: $("urgency").value, source: $("source").value, sort: WORK_QUEUES.has(state.view) ? "deadline" : "newest" };
 }
 
 async function loadList({ flashIds = [] } = {}) {
