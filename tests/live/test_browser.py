@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page
 
 from stream.pool import footage_path
 from tests.live.browser import artifacts_dir, chromium
-from tests.live.hub import LiveHub, live_hub
+from tests.live.hub import GRID_T1, LiveHub, live_hub
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +221,42 @@ async def test_a_camera_removed_mid_view_frees_the_viewer_and_the_tile_says_why(
         assert state["error"]["type"] == "http" and state["error"]["status"] == 404, state
     finally:
         await page.close()
+
+
+async def test_the_console_wall_plays_nearby_cameras_once_and_keeps_them_across_sizes(
+    hub: LiveHub, browser: Browser
+) -> None:
+    """全部播放 fills free windows with the event's nearby cameras that have a source, none twice; a smaller
+    wall stops the windows that no longer fit and a larger one plays them again."""
+    token = hub.tokens["t1_dispatcher"]
+    r = await hub.client.post(
+        "/api/v1/events",
+        json={"title": "路口拥堵", "category_code": "010101", "grid_code": GRID_T1},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.text
+    context = await browser.new_context(viewport={"width": 1600, "height": 900})
+    await context.add_init_script(f"localStorage.setItem('gridhub.token', {token!r});")
+    page = await context.new_page()
+    try:
+        await page.goto(f"{hub.url}/screens/console?event={r.json()['id']}")
+        await page.wait_for_selector("#playall", timeout=15000)
+        labels = "Array.from(document.querySelectorAll('#tiles .tile .label')).map((l) => l.textContent)"
+        await page.click("#playall")
+        await page.wait_for_function(f"{labels}.length === 2", timeout=10000)
+        shown = await page.evaluate(labels)
+        assert any("人民路口" in s for s in shown) and any("幸福路口" in s for s in shown), shown
+        assert not any("无源" in s for s in shown), "a camera without a source is not put on the wall"
+        await page.click("#playall")  # again: nothing new to play, nothing played twice
+        await page.wait_for_selector("#toast:not([hidden])")
+        assert "没有尚未播放" in await page.text_content("#toast")
+        assert len(await page.evaluate(labels)) == 2
+        await page.click("#sizes button[data-n='1']")
+        await page.wait_for_function(f"{labels}.length === 1")
+        await page.click("#sizes button[data-n='4']")
+        await page.wait_for_function(f"{labels}.length === 2", timeout=10000)
+        assert sorted(s.split(" · ")[0] for s in await page.evaluate(labels)) == sorted(
+            s.split(" · ")[0] for s in shown
+        )
+    finally:
+        await context.close()

@@ -19,7 +19,7 @@ const URGENCY_NAMES = { normal: "一般", urgent: "紧急", critical: "特急" }
 const PAGE_SIZE = 50;
 
 const $ = (id) => document.getElementById(id);
-const state = { view: "pending", page: 1, total: 0, items: [], selected: null, detail: null, nearby: null, me: null, wall: [], wallSize: 4 };
+const state = { view: "pending", page: 1, total: 0, items: [], selected: null, detail: null, nearby: null, me: null, wall: [], parked: [], wallSize: 4 };
 
 export function toast(text, kind = "") {
   const el = $("toast");
@@ -213,8 +213,18 @@ function drawWall() {
   const tiles = $("tiles");
   tiles.style.gridTemplateColumns = `repeat(${cols}, 1fr)`;
   tiles.style.gridTemplateRows = `repeat(${cols}, 1fr)`;
-  for (const slot of state.wall.slice(n)) slot && slot.player.stop();
+  // windows that no longer fit are stopped (each holds a stream) but remembered: a larger wall plays them again
+  for (const slot of state.wall.slice(n)) {
+    if (!slot) continue;
+    slot.player.stop();
+    state.parked.push(slot);
+  }
   state.wall = state.wall.slice(0, n);
+  if (state.parked.length && state.wall.filter(Boolean).length < n) {
+    const { camera, name, lookbackAt } = state.parked.shift();
+    play(camera, name, { lookbackAt }); // draws the wall again, with one free window fewer
+    return;
+  }
   tiles.innerHTML = "";
   for (let i = 0; i < n; i++) {
     const tile = document.createElement("div");
@@ -243,7 +253,7 @@ function play(camera, name, { lookbackAt } = {}) {
   close.textContent = "✕";
   const mode = lookbackAt ? "lookback" : "live";
   const player = new Player(box, { camera, token: token(), mode, t: lookbackAt });
-  const slot = { camera, player, box, label, close, mode };
+  const slot = { camera, name, lookbackAt, player, box, label, close, mode };
   const show = () => {
     const s = player.state;
     const what = { connecting: "连接中", playing: mode === "lookback" ? "回看" : "实时", fallback: "低带宽画面", error: "无法播放", stopped: "已停止" }[s] || s;
@@ -329,6 +339,7 @@ $("sizes").addEventListener("click", (e) => {
 $("clearwall").onclick = () => {
   state.wall.forEach((s) => s && s.player.stop());
   state.wall = [];
+  state.parked = [];
   drawWall();
 };
 $("prev").onclick = () => { state.page--; loadList(); };
