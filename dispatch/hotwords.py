@@ -47,7 +47,7 @@ STOPWORD_GROUPS: dict[str, frozenset[str]] = {
     "adverbs": _group(
         """尽快 及时 马上 立即 立刻 赶紧 一直 经常 总是 长期 多次 屡次 反复 日常 目前 现在 已经 曾经 仍然 依然
         还是 至今 近期 最近 近日 今天 昨天 每天 每日 较为 比较 非常 十分 特别 很多 许多 一些 有些 部分 全部
-        所有 进一步"""
+        所有 进一步 今日 昨日 昨晚 今晚 早上 晚上 上午 下午 中午 凌晨 夜间 深夜 白天 周末 一段时间 持续 明显"""
     ),
     # prepositions, conjunctions, pronouns and other function words
     "function": _group(
@@ -85,3 +85,17 @@ def segmenter() -> Any:
     for word in DOMAIN_WORDS:
         tokenizer.add_word(word, freq=DOMAIN_WORD_FREQ)
     return tokenizer
+
+
+#: What the names of jurisdictions end with (镇街, 村社, …): reports write the stem alone too (临溪 for 临溪街道).
+PLACE_SUFFIXES = ("街道办事处", "街道", "社区", "居委会", "村委会", "网格", "区", "县", "市", "镇", "乡", "村")
+
+
+def place_stems(name: str) -> set[str]:
+    """``name`` and its stem without the suffix of its level (two characters at least): 临溪街道 → {临溪街道, 临溪}."""
+    words = {name}
+    for suffix in PLACE_SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            words.add(name[: -len(suffix)])
+            break
+    return words

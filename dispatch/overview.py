@@ -303,13 +303,22 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(w for w in hotwords.segmenter().lcut(text) if _WORD.match(w) and w not in STOPWORDS)
 
 
-def hot_words(texts: Iterable[str], top: int = 30) -> list[dict[str, Any]]:
+def hot_words(texts: Iterable[str], top: int = 30, *, places: Iterable[str] = ()) -> list[dict[str, Any]]:
     """热词: the most frequent Chinese words (two characters or more, none of ``hotwords.STOPWORDS``: the filler of
-    governance reports and function words) in ``texts`` (jieba, with ``hotwords.DOMAIN_WORDS``)."""
+    governance reports and function words, nor of ``places``: the names of where it happened, which the map and
+    the tiles show already) in ``texts`` (jieba, with ``hotwords.DOMAIN_WORDS``)."""
     counter: Counter[str] = Counter()
     for text in texts:
         counter.update(_words(text))
+    for place in places:
+        counter.pop(place, None)
     return [{"word": w, "count": c} for w, c in counter.most_common(top)]
+
+
+async def place_words(*, db_session: AsyncSession, node: Jurisdiction) -> set[str]:
+    """The names of the node's subtree as reports write them: 临溪街道 and its stem 临溪, 姚岭村 and 姚岭."""
+    names = await db_session.scalars(select(Jurisdiction.name).where(Jurisdiction.path.startswith(node.path)))
+    return {word for name in names for word in hotwords.place_stems(name)}
 
 
 async def recent_texts(

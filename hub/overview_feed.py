@@ -174,6 +174,7 @@ class OverviewFeed:
                 "hot_words": await asyncio.to_thread(
                     overview.hot_words,
                     await overview.recent_texts(db_session=db_session, node=node, since=now - timedelta(days=7)),
+                    places=await overview.place_words(db_session=db_session, node=node),
                 ),
             }
             cached = (time.monotonic(), slow)

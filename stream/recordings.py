@@ -23,6 +23,10 @@ from pathlib import Path
 
 import av
 
+#: How long an empty day folder is kept before retention removes it (a recorder opening a segment makes the
+#: folder a moment before the file).
+EMPTY_DAY_GRACE_S = 300.0
+
 _FINISHED = re.compile(r"^(\d{10,16})-(\d{10,16})\.mp4$")
 _PART = re.compile(r"^(\d{10,16})\.part\.mp4$")
 
@@ -114,9 +118,14 @@ class RecordingStore:
             path.unlink(missing_ok=True)
             total -= size
             removed += 1
+        # empty day folders go, but not one a recorder has just made for the segment it is opening (the file
+        # appears with the first packet): a folder must have stood empty for a while
         for day in self.root.glob("*/*"):
-            if day.is_dir() and not any(day.iterdir()):
-                day.rmdir()
+            try:
+                if day.is_dir() and not any(day.iterdir()) and time.time() - day.stat().st_mtime > EMPTY_DAY_GRACE_S:
+                    day.rmdir()
+            except OSError:  # filled or removed meanwhile
+                continue
         return removed
 
     def write_clip(self, camera_id: int, start: float, end: float, out: Path) -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dispatch.hotwords import STOPWORDS
+from dispatch.hotwords import STOPWORDS, place_stems
 from dispatch.overview import hot_words
 from hub.wsclient import Client
 from tests.conftest import Api
@@ -111,6 +111,12 @@ def test_hot_words_are_real_words_without_stopwords() -> None:
     assert not shown & {"群众反映", "长期存在", "及时处理", "网格员", "居民", "有关", "单位", "希望", "解决", "存在"}
     assert {"垃圾", "占道", "占道经营", "噪音", "积水", "井盖", "乱停车", "乱堆放", "安全隐患"} <= shown, shown
     assert not shown & STOPWORDS
+    # where it happened is the map's to say: the names of the jurisdictions and their stems are not hot words
+    places = place_stems("临溪街道") | place_stems("姚岭村") | place_stems("第1网格")
+    assert places == {"临溪街道", "临溪", "姚岭村", "姚岭", "第1网格", "第1"}
+    reports = ["临溪街道姚岭村昨晚暴露垃圾", "临溪街道垃圾堆放", "姚岭村今日占道经营"]
+    assert "临溪" in {w["word"] for w in hot_words(reports)}
+    assert {w["word"] for w in hot_words(reports, places=places)}.isdisjoint(places | {"昨晚", "今日"})
 
 
 async def _next_overview(client: Client, channel: str, timeout: float) -> dict[str, Any]:

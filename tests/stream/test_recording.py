@@ -101,3 +101,17 @@ async def test_retention_by_age_and_quota(tmp_path: Path) -> None:
     assert removed == 1 and not files[1].exists() and files[2].exists() and files[3].exists()
     assert part.exists()  # the segment being written is never removed
     os.utime(part)
+
+
+async def test_retention_leaves_a_day_folder_a_recorder_has_just_made(tmp_path: Path) -> None:
+    """A recorder opening a segment makes the day's folder a moment before the file: retention running in
+    between must not remove it (the segment's first write then failed with ENOENT); a folder long empty goes."""
+    store = RecordingStore(tmp_path)
+    fresh = tmp_path / "3" / "2026-11-29"
+    stale = tmp_path / "3" / "2026-10-01"
+    fresh.mkdir(parents=True)
+    stale.mkdir(parents=True)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    store.enforce(max_age_s=3600, quota_bytes=10**9)
+    assert fresh.is_dir() and not stale.exists()

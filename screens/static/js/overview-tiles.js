@@ -261,7 +261,7 @@ export const TILES = {
         clearInterval(carousel);
         let scale = 1;
         box.style.fontSize = "";
-        while (scale > 0.62 && box.scrollHeight > box.clientHeight + 1) {
+        while (scale > 0.8 && box.scrollHeight > box.clientHeight + 1) {
           scale *= 0.9;
           box.style.fontSize = `${(0.75 * scale).toFixed(3)}rem`;
         }
