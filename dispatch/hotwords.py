@@ -41,13 +41,16 @@ STOPWORD_GROUPS: dict[str, frozenset[str]] = {
     # the phrasing of a report: what happens, how it is, where
     "phrasing": _group(
         """情况 问题 现象 事件 事项 影响 出现 存在 长期存在 造成 导致 发生 产生 严重 较大 一定 有关 相关 具体
-        位置 附近 周边 一带 区域 地方 地点 现场 路边 路段 该处 此处 该地 该路段 门口 旁边 对面 左右 周围"""
+        位置 附近 周边 一带 区域 地方 地点 现场 路边 路段 该处 此处 该地 该路段 门口 旁边 对面 左右 周围
+        大道 大街 路口 街口 巷口 沿线 意见 视频 智能 画面 监控 抓拍 摄像头 触发 规则 超过 阈值 人数 最高 置信度
+        目标 编号"""
     ),
     # time and degree adverbs
     "adverbs": _group(
         """尽快 及时 马上 立即 立刻 赶紧 一直 经常 总是 长期 多次 屡次 反复 日常 目前 现在 已经 曾经 仍然 依然
         还是 至今 近期 最近 近日 今天 昨天 每天 每日 较为 比较 非常 十分 特别 很多 许多 一些 有些 部分 全部
-        所有 进一步 今日 昨日 昨晚 今晚 早上 晚上 上午 下午 中午 凌晨 夜间 深夜 白天 周末 一段时间 持续 明显"""
+        所有 进一步 今日 昨日 昨晚 今晚 早上 晚上 上午 下午 中午 凌晨 夜间 深夜 白天 周末 一段时间 持续 明显
+        傍晚 期间 多日 连日 连续 正常 时段 高峰"""
     ),
     # prepositions, conjunctions, pronouns and other function words
     "function": _group(
@@ -86,6 +89,9 @@ def segmenter() -> Any:
         tokenizer.add_word(word, freq=DOMAIN_WORD_FREQ)
     return tokenizer
 
+
+#: Words that end a road's name: the word before one is the road's name (金家 of 金家路), a place, not a topic.
+ROAD_MARKS = frozenset({"路", "街", "大道", "大街", "巷", "弄", "道", "路口"})
 
 #: What the names of jurisdictions end with (镇街, 村社, …): reports write the stem alone too (临溪 for 临溪街道).
 PLACE_SUFFIXES = ("街道办事处", "街道", "社区", "居委会", "村委会", "网格", "区", "县", "市", "镇", "乡", "村")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import hotwords
@@ -300,7 +300,13 @@ def load_word_segmenter() -> None:
 def _words(text: str) -> tuple[str, ...]:
     """The words of one event's text that count as hot words. Cached: the corpus is mostly the same texts from
     one computation to the next, and segmenting 2,000 texts again holds a core (and the GIL) for ~0.4 s."""
-    return tuple(w for w in hotwords.segmenter().lcut(text) if _WORD.match(w) and w not in STOPWORDS)
+    tokens = hotwords.segmenter().lcut(text)
+    return tuple(
+        w
+        for w, after in zip(tokens, [*tokens[1:], ""], strict=True)
+        # a road's name (金家 of 金家路, 人民 of 人民路) says where, not what
+        if _WORD.match(w) and w not in STOPWORDS and after not in hotwords.ROAD_MARKS
+    )
 
 
 def hot_words(texts: Iterable[str], top: int = 30, *, places: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -316,8 +322,12 @@ def hot_words(texts: Iterable[str], top: int = 30, *, places: Iterable[str] = ()
 
 
 async def place_words(*, db_session: AsyncSession, node: Jurisdiction) -> set[str]:
-    """The names of the node's subtree as reports write them: 临溪街道 and its stem 临溪, 姚岭村 and 姚岭."""
-    names = await db_session.scalars(select(Jurisdiction.name).where(Jurisdiction.path.startswith(node.path)))
+    """The names of the node's subtree and of its ancestors as reports write them: 临溪街道 and its stem 临溪,
+    姚岭村 and 姚岭 (a village's reports name its town too)."""
+    ancestors = [code for code in node.path.strip("/").split("/") if code]
+    names = await db_session.scalars(
+        select(Jurisdiction.name).where(or_(Jurisdiction.path.startswith(node.path), Jurisdiction.code.in_(ancestors)))
+    )
     return {word for name in names for word in hotwords.place_stems(name)}
 
 

@@ -117,6 +117,9 @@ def test_hot_words_are_real_words_without_stopwords() -> None:
     reports = ["临溪街道姚岭村昨晚暴露垃圾", "临溪街道垃圾堆放", "姚岭村今日占道经营"]
     assert "临溪" in {w["word"] for w in hot_words(reports)}
     assert {w["word"] for w in hot_words(reports, places=places)}.isdisjoint(places | {"昨晚", "今日"})
+    # nor the names of roads (金家 of 金家路), nor the template of a detection's description
+    roads = hot_words(["金家路暴露垃圾", "育才路口噪音扰民", "人民大道占道经营", "视频智能发现:画面中人数超过阈值"])
+    assert {w["word"] for w in roads} == {"暴露", "垃圾", "噪音", "扰民", "占道经营"}, roads
 
 
 async def _next_overview(client: Client, channel: str, timeout: float) -> dict[str, Any]:

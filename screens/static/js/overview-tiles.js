@@ -141,14 +141,14 @@ export const TILES = {
           if (empty(body, !d.children.length, "网格是最小的辖区,没有下级")) return;
           // every bar named, readable from the back of the room (a leader drills down by name): as many rows
           // as fit at a readable size; with more children than that, those with the most open events
-          const fitting = Math.max(3, Math.floor((body.clientHeight * 0.78) / (0.6 * rem() * 1.5)));
+          const fitting = Math.max(3, Math.floor((body.clientHeight * 0.78) / (0.55 * rem() * 1.4)));
           const rows = d.children.length <= fitting ? d.children
             : [...d.children].sort((a, b) => b.open - a.open || b.red - a.red).slice(0, fitting);
           c.__rows = rows;
           const note = body.parentElement.querySelector("h2 small") || body.parentElement.querySelector("h2").appendChild(document.createElement("small"));
           note.textContent = rows.length < d.children.length ? ` 在办最多的 ${rows.length} 个(共 ${d.children.length} 个)` : "";
           const perRow = (body.clientHeight * 0.78) / rows.length;
-          const nameSize = Math.max(0.6 * rem(), Math.min(0.7 * rem(), perRow * 0.7));
+          const nameSize = Math.max(0.55 * rem(), Math.min(0.7 * rem(), perRow * 0.7));
           const style = axisStyle();
           c.setOption({
             grid: { left: "2%", right: "5%", top: "14%", bottom: "2%", containLabel: true },

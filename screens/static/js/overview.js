@@ -179,17 +179,19 @@ let linkUp = false; // the live link has been up since the page loaded
 let staleTimer = null;
 function showLink(state) {
   const stale = document.getElementById("stale");
-  clearTimeout(staleTimer);
   if (state === "online") {
+    clearTimeout(staleTimer);
+    staleTimer = null;
     linkUp = true;
     document.body.classList.remove("stale");
     stale.hidden = true;
     return;
   }
-  if (!linkUp || document.body.classList.contains("stale")) return;
-  const since = document.getElementById("clock").textContent.split(" ")[1] || "";
+  if (!linkUp || document.body.classList.contains("stale") || staleTimer) return; // reconnect attempts repeat this
+  const since = document.getElementById("clock").textContent.split(" ")[1] || ""; // when the link dropped
   // a blip of a second or two (a hub restarting its listener) is not worth alarming the room
   staleTimer = setTimeout(() => {
+    staleTimer = null;
     document.body.classList.add("stale");
     stale.textContent = `数据连接中断,正在重连…  画面数据截至 ${since}`;
     stale.hidden = false;
