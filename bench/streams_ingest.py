@@ -218,7 +218,7 @@ async def run(cameras: list[int], decoded: list[int], warmup: float, window: flo
                 "decode_fps": g["decode_fps"],
                 "gridhub_cpu_pct_per_camera": g["cpu_pct_per_camera"],
                 "ffmpeg_cpu_pct_per_camera": f["cpu_pct_per_camera"],
-                "cpu_ratio_gridhub_over_ffmpeg": round(ratio, 2) if ratio else None,
+                "cpu_ratio_gridhub_over_ffmpeg": round(ratio, 2) if ratio is not None else None,
                 "gridhub_all_online": g.get("online") == g["cameras"],
                 "gridhub_under_80pct": g["ours_pct_of_machine"] < 80,
             }

@@ -27,4 +27,7 @@ def test_streams_ingest_smoke() -> None:
     assert all(c["online"] == c["cameras"] and c["segments"] >= c["cameras"] for c in ours), ours
     assert all(c["online"] == c["cameras"] and c["segments"] >= c["cameras"] for c in theirs), theirs
     assert ours[1]["frames"] > 0  # the decoded case handed out frames
-    assert report["ingest"]["pairs"][0]["cpu_ratio_gridhub_over_ffmpeg"] is not None
+    pair = report["ingest"]["pairs"][0]
+    # a ratio wherever the baseline used measurable CPU (ffmpeg copying two streams for two seconds may not, on a
+    # fast machine: the kernel counts CPU time in 10 ms ticks)
+    assert pair["cpu_ratio_gridhub_over_ffmpeg"] is not None or pair["ffmpeg_cpu_pct_per_camera"] == 0, pair
