@@ -130,6 +130,13 @@ class RevalidatedStatic(StaticFiles):
             media_type=guess_type(full_path)[0] or "text/plain",
         )
 
+    async def _load_and_keep(self, full_path: str, found: os.stat_result) -> CachedFile:
+        """Read the file and keep it before the read counts as done: a request that looks the moment after the
+        read finishes finds it kept (it stored after its await before, and a request in between read again)."""
+        cached = await anyio.to_thread.run_sync(self._load, full_path, found)
+        self._files[full_path] = cached
+        return cached
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await self._cached_response(path, scope) or await super().get_response(path, scope)
         immutable = path.startswith("vendor/") and path.endswith(".js")
@@ -150,11 +157,10 @@ class RevalidatedStatic(StaticFiles):
         if cached is None:
             loading = self._loading.get(full_path)
             if loading is None:
-                loading = asyncio.ensure_future(anyio.to_thread.run_sync(self._load, full_path, found))
+                loading = asyncio.ensure_future(self._load_and_keep(full_path, found))
                 self._loading[full_path] = loading
                 loading.add_done_callback(lambda _: self._loading.pop(full_path, None))
             cached = await asyncio.shield(loading)
-            self._files[full_path] = cached
         request_headers = Headers(scope=scope)
         headers = dict(cached.headers)
         if cached.gzipped is not None:
