@@ -21,15 +21,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dispatch.geo import EARTH_RADIUS_M, haversine_m
 from dispatch.models import Jurisdiction, Role, User
 from hub.security import issue_token
 from hub.seed import DEMO_LOGINS
 from hub.wsclient import Client
 
 log = logging.getLogger("gridhub.demo")
-
-#: Metres per degree of latitude (a degree of longitude is this × cos(latitude)).
-M_PER_DEG = 111_320.0
 
 
 @dataclass
@@ -71,7 +69,6 @@ class DemoPhones:
         self.walk_m = walk_m
         self.switch_on_s = switch_on_s
         self.rnd = rnd or random.Random()
-        self.online: set[int] = set()
 
     async def run(self) -> None:
         patrols = await self._patrols()
@@ -120,13 +117,11 @@ class DemoPhones:
             await client.start(wait=False)
             await client.subscribe(f"dispatch:{patrol.user_id}")
             reader = asyncio.create_task(self._read(client))
-            self.online.add(patrol.user_id)
             deadline = asyncio.get_running_loop().time() + seconds
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 await self._walk(patrol)
                 await asyncio.sleep(min(left, self.rnd.uniform(*self.step_every_s)))
         finally:
-            self.online.discard(patrol.user_id)
             if reader is not None:
                 reader.cancel()
                 with contextlib.suppress(BaseException):
@@ -148,12 +143,10 @@ class DemoPhones:
         lat, lon = patrol.at
         home_lat, home_lon = patrol.home
         bearing = self.rnd.uniform(0, 2 * math.pi)
-        metres = self.rnd.uniform(20, 80)
-        lat += metres * math.cos(bearing) / M_PER_DEG
-        lon += metres * math.sin(bearing) / (M_PER_DEG * math.cos(math.radians(lat)))
-        dy = (lat - home_lat) * M_PER_DEG
-        dx = (lon - home_lon) * M_PER_DEG * math.cos(math.radians(lat))
-        if math.hypot(dx, dy) > self.walk_m:  # turn back towards the middle of the grid
+        step = math.degrees(self.rnd.uniform(20, 80) / EARTH_RADIUS_M)  # 20-80 m, in degrees of latitude
+        lat += step * math.cos(bearing)
+        lon += step * math.sin(bearing) / math.cos(math.radians(lat))
+        if haversine_m(lat, lon, home_lat, home_lon) > self.walk_m:  # turn back towards the middle of the grid
             lat, lon = (lat + home_lat) / 2, (lon + home_lon) / 2
         patrol.at = (lat, lon)
         async with self.session_factory() as db_session:

@@ -1,7 +1,7 @@
 // The workflow actions as the console offers them: their Chinese names, shortcuts and the small form
 // each needs. Which buttons show is decided by the server (the event's allowed_actions), never here.
 
-import { api, ApiError, escapeHtml } from "/static/js/gridhub.js";
+import { api, ApiError, escapeHtml, fmt } from "/static/js/gridhub.js";
 
 export const ACTIONS = {
   accept: { name: "受理", style: "primary", key: "a" },
@@ -37,9 +37,6 @@ const ERROR_TEXT = {
 };
 
 /** The server's refusal in Chinese: a known code's text, and the server's own message as detail. */
-/** A time as the console shows it: month/day hour:minute. */
-export const fmt = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
-
 /** The extension request waiting for a decision, if any: {requested_deadline, reason, …}. */
 export function pendingExtension(e) {
   return e.extension_pending ? [...(e.extensions || [])].reverse().find((x) => x.status === "pending") || null : null;

@@ -1,9 +1,9 @@
 // 坐席调度台: the views of DESIGN section 3, an event's detail with the buttons its allowed_actions
 // draw, the nearby cameras and responders, and a 1/4/9/16 video wall with live play and lookback.
 
-import { api, ApiError, CAMERA_STATES, connectionBadge, escapeHtml, Live, requireLogin, setToken, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
+import { api, ApiError, CAMERA_STATES, connectionBadge, escapeHtml, fmt, Live, requireLogin, setToken, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
 import { Player, playerErrorText } from "/static/js/player.js";
-import { ACTIONS, actionForm, DIRECT_KEYS, errorText, fmt, pendingExtension } from "/static/js/console-actions.js";
+import { ACTIONS, actionForm, DIRECT_KEYS, errorText, pendingExtension } from "/static/js/console-actions.js";
 
 requireLogin();
 

@@ -199,6 +199,9 @@ export function connectionBadge(el) {
   };
 }
 
+/** A time as the console and the phone show it: month/day hour:minute, in the browser's zone ("" for none). */
+export const fmt = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
+
 export function escapeHtml(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }

@@ -3,7 +3,7 @@
 // before it is acknowledged, the socket resumes from its last offset after a drop, and the server
 // re-sends whatever was not acknowledged, so nothing is missed.
 
-import { api, ApiError, connectionBadge, escapeHtml, Live, requireLogin, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
+import { api, ApiError, connectionBadge, escapeHtml, fmt, Live, requireLogin, STATE_NAMES, token, WARNING_NAMES } from "/static/js/gridhub.js";
 
 requireLogin();
 
@@ -23,7 +23,6 @@ function headline(type, data) {
   }
   return TYPE_NAMES[type] || "新消息";
 }
-const fmt = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "");
 let me = null;
 let position = null;
 

@@ -3,6 +3,9 @@
 // its way when overview.js starts. overview.js takes these responses through api() (gridhub.js), which
 // uses a prefetched GET once, when its URL is exactly the one asked for here.
 (() => {
+  // the screen whose layout the page shows (?screen=NAME; every wall's default: overview), for overview.js too
+  const screen = new URLSearchParams(location.search).get("screen");
+  window.gridhubScreen = /^[a-z0-9_-]{1,32}$/.test(screen || "") ? screen : "overview";
   const token = localStorage.getItem("gridhub.token");
   if (!token) return; // overview.js sends the visitor to the login page
   const CHILD_LEVEL = { county: "town", town: "village", village: "grid", grid: "grid" };
@@ -17,8 +20,7 @@
   const jurisdiction = new URLSearchParams(location.search).get("jurisdiction");
   const me = get("/api/v1/auth/me");
   get(jurisdiction ? `/api/v1/screens/overview?jurisdiction=${encodeURIComponent(jurisdiction)}` : "/api/v1/screens/overview");
-  const screen = new URLSearchParams(location.search).get("screen");
-  get(`/api/v1/screens/${/^[a-z0-9_-]{1,32}$/.test(screen || "") ? screen : "overview"}/layout`);
+  get(`/api/v1/screens/${window.gridhubScreen}/layout`);
   get("/api/v1/cameras?page_size=5000");
   get("/api/v1/screens/map-config");
   if (!jurisdiction) {

@@ -8,8 +8,8 @@ requireLogin();
 
 const CHILD_LEVEL = { county: "town", town: "village", village: "grid", grid: "grid" };
 const params = new URLSearchParams(location.search);
-/** The screen whose layout this page shows and edits (?screen=NAME; every wall's default: overview). */
-const SCREEN = /^[a-z0-9_-]{1,32}$/.test(params.get("screen") || "") ? params.get("screen") : "overview";
+/** The screen whose layout this page shows and edits (?screen=NAME, read by overview-boot.js). */
+const SCREEN = window.gridhubScreen;
 const layoutUrl = `/api/v1/screens/${SCREEN}/layout`;
 const grid = document.getElementById("grid");
 const popup = document.getElementById("popup");
